@@ -1,0 +1,1 @@
+//! Home Assistant's /auth HTTP and websocket API as an axum router.

@@ -1,0 +1,2 @@
+//! The hass-auth binary: serve, user/token admin, check-config, schema.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Test helpers for hass-auth: fake clock, seeded rng, temp stores, conformance suites.

@@ -1,0 +1,1 @@
+//! Generic multi-step form flows (Home Assistant's data_entry_flow).

@@ -1,0 +1,1 @@
+//! The insecure-example MFA module for hass-auth.

@@ -1,0 +1,1 @@
+//! The totp MFA module for hass-auth.

@@ -1,0 +1,1 @@
+//! The command-line auth provider for hass-auth.

@@ -1,0 +1,1 @@
+//! The homeassistant auth provider for hass-auth.

@@ -1,0 +1,1 @@
+//! The insecure-example auth provider for hass-auth.

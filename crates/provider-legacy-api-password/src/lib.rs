@@ -1,0 +1,1 @@
+//! The legacy-api-password auth provider for hass-auth.

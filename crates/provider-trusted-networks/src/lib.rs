@@ -1,0 +1,1 @@
+//! The trusted-networks auth provider for hass-auth.
