@@ -1,1 +1,72 @@
-//! Home Assistant's auth model: users, groups, credentials, tokens, store, AuthManager, login flows.
+//! Home Assistant's authentication model in Rust: users, groups and the owner, credentials,
+//! refresh/access/long-lived tokens, permissions, login flows with MFA steps, and the
+//! [`AuthManager`] that ties them together over a [`Storage`] in Home Assistant's `.storage` format.
+//!
+//! `auth-core` does no I/O except through [`Storage`]; time and randomness come in through
+//! [`Clock`] and [`Rng`]. Providers and MFA modules are plugins implementing [`AuthProvider`] and
+//! [`MfaModule`], registered with [`register_provider!`] and [`register_mfa_module!`].
+//!
+//! A host usually builds the manager from YAML with `auth-host`:
+//!
+//! ```yaml
+//! homeassistant:
+//!   auth_providers:
+//!     - type: homeassistant
+//!   auth_mfa_modules:
+//!     - type: totp
+//! ```
+//!
+//! or directly:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), auth_core::AuthError> {
+//! use std::sync::Arc;
+//! let storage = Arc::new(auth_core::FileStorage::new("/config/.storage"));
+//! let manager = auth_core::AuthManager::builder(storage).build().await?;
+//! let owner = manager.create_user(Some("Owner".into()), vec!["system-admin".into()], false).await?;
+//! assert!(owner.is_owner);
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod codes;
+pub mod error;
+pub mod events;
+pub mod login_flow;
+pub mod manager;
+pub mod mfa;
+pub mod models;
+pub mod net;
+pub mod permissions;
+pub mod provider;
+pub mod registry;
+pub mod rng;
+pub mod storage;
+pub mod store;
+pub mod timefmt;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use error::AuthError;
+pub use events::AuthEvent;
+pub use manager::{AuthManager, AuthManagerBuilder, ManagerLimits, NewRefreshToken, UserUpdate};
+pub use mfa::{MfaError, MfaModule};
+pub use models::{Credentials, Group, RefreshToken, TokenType, User, UserMeta};
+pub use permissions::{Permissions, Policy, PolicyKey};
+pub use provider::{AuthAccess, AuthProvider, LoginContext, ProviderError, ProviderLoginFlow};
+pub use registry::{PluginConfigError, PluginContext, PluginSpec};
+pub use rng::{OsRng, Rng, SeededRng, SharedRng};
+pub use storage::{FileStorage, MemoryStorage, SaveOptions, Storage, StorageError, StoredDocument};
+
+/// Re-exports used by the registration macros; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use schemars;
+}
+
+/// Re-exported so plugins share one version.
+pub use flow_engine;
+/// Re-exported so plugins share one version.
+pub use ipnet;

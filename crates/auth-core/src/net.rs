@@ -1,0 +1,58 @@
+//! Which IPs count as local (HA's `is_local`), and the "allowed to authenticate" rule.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::models::User;
+
+/// Whether `ip` is loopback, private or link-local as Home Assistant counts them (tokens.md §6).
+pub fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_local_v4(v4),
+        IpAddr::V6(v6) => {
+            if v6.is_loopback() {
+                return true;
+            }
+            let seg = v6.segments();
+            if seg[0] & 0xff00 == 0xfd00 || seg[0] & 0xffc0 == 0xfe80 {
+                return true;
+            }
+            // IPv4-mapped: loopback and private ranges count, link-local does not.
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return v4.is_loopback() || v4.is_private();
+            }
+            false
+        }
+    }
+}
+
+fn is_local_v4(ip: Ipv4Addr) -> bool {
+    ip.is_loopback() || ip.is_private() || ip.is_link_local()
+}
+
+/// Whether `ip` is a loopback address (v4, v6 or v4-mapped).
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6 == Ipv6Addr::LOCALHOST || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// HA's `user_not_allowed_do_auth`: `Some(reason)` when the user may not authenticate from `remote`.
+pub fn user_not_allowed_reason(user: &User, remote: Option<IpAddr>) -> Option<&'static str> {
+    if !user.is_active {
+        return Some("User is not active");
+    }
+    if !user.local_only {
+        return None;
+    }
+    let Some(ip) = remote else {
+        return Some("No request available to validate local access");
+    };
+    if is_local(ip) {
+        None
+    } else {
+        Some("User cannot authenticate remotely")
+    }
+}

@@ -1,0 +1,171 @@
+//! The auth provider contract: who a user is (username/password, trusted network, program, ...).
+
+use std::any::Any;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use flow_engine::FlowResult;
+use serde_json::{Map, Value};
+
+use crate::error::AuthError;
+use crate::models::{Credentials, RefreshToken, User, UserMeta};
+
+/// What a login flow knows about the request that started it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoginContext {
+    /// Remote IP of the request (after trusted-proxy handling).
+    pub ip_address: Option<IpAddr>,
+    /// Redirect URI given at flow start (checked when the flow finishes).
+    pub redirect_uri: Option<String>,
+    /// PKCE challenge, if the client sent one.
+    pub code_challenge: Option<String>,
+    /// PKCE method (`S256`).
+    pub code_challenge_method: Option<String>,
+    /// Whether the request came through a trusted proxy (never trusted by `trusted_networks`).
+    pub via_trusted_proxy: bool,
+}
+
+/// Why a provider operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The user or credential does not exist.
+    #[error("{0}")]
+    InvalidUser(String),
+    /// A new username is not acceptable; `key` is the translation key.
+    #[error("{message}")]
+    InvalidUsername {
+        /// Translation key (`username_not_normalized`, `username_already_exists`).
+        key: &'static str,
+        /// Human-readable message.
+        message: String,
+        /// Placeholders for the translation.
+        placeholders: Map<String, Value>,
+    },
+    /// Authentication was refused (e.g. a refresh from an untrusted network).
+    #[error("{0}")]
+    InvalidAuth(String),
+    /// The provider cannot work (storage error, misconfiguration, program failure).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<crate::storage::StorageError> for ProviderError {
+    fn from(error: crate::storage::StorageError) -> Self {
+        ProviderError::Failed(error.to_string())
+    }
+}
+
+/// Access to the auth store that providers need (credentials, users, linking).
+#[async_trait]
+pub trait AuthAccess: Send + Sync {
+    /// Every stored credential of provider `(type, id)`.
+    fn credentials_of(&self, provider_type: &str, provider_id: Option<&str>) -> Vec<Credentials>;
+    /// All users, in order.
+    fn users(&self) -> Vec<User>;
+    /// A user by id.
+    fn user(&self, user_id: &str) -> Option<User>;
+    /// A new, unlinked credential with a fresh id.
+    fn new_credentials(
+        &self,
+        provider_type: &str,
+        provider_id: Option<&str>,
+        data: Map<String, Value>,
+    ) -> Credentials;
+    /// Links a credential to a user and saves durably.
+    async fn link_credentials(
+        &self,
+        user_id: &str,
+        credentials: Credentials,
+    ) -> Result<Credentials, AuthError>;
+    /// Replaces a linked credential's data and saves durably.
+    async fn update_credential_data(
+        &self,
+        credential_id: &str,
+        data: Map<String, Value>,
+    ) -> Result<(), AuthError>;
+}
+
+/// One login flow's provider-specific steps. Return a form to ask for more input, an abort, or a
+/// `create_entry` whose `data` object identifies the user (it is passed to
+/// [`AuthProvider::get_or_create_credentials`]).
+#[async_trait]
+pub trait ProviderLoginFlow: Send {
+    /// Runs `step_id` (`init` first) with validated input (None on first display).
+    async fn step(
+        &mut self,
+        step_id: &str,
+        input: Option<Map<String, Value>>,
+    ) -> Result<FlowResult, ProviderError>;
+}
+
+/// An auth provider. Implementations register themselves with [`crate::register_provider!`].
+#[async_trait]
+pub trait AuthProvider: Send + Sync + 'static {
+    /// The config `type`.
+    fn provider_type(&self) -> &str;
+    /// The config `id` (None when not configured).
+    fn provider_id(&self) -> Option<&str>;
+    /// Display name (config `name` or the provider's default).
+    fn name(&self) -> &str;
+    /// Whether users of this provider are asked for MFA after the first step.
+    fn supports_mfa(&self) -> bool {
+        true
+    }
+    /// Loads provider data; run once at startup.
+    async fn initialize(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    /// Whether the provider is offered to and may start a login for this request.
+    fn can_start_login(&self, _context: &LoginContext) -> bool {
+        true
+    }
+    /// Creates the provider's steps for one login flow.
+    async fn login_flow(
+        &self,
+        context: &LoginContext,
+        auth: Arc<dyn AuthAccess>,
+    ) -> Result<Box<dyn ProviderLoginFlow>, ProviderError>;
+    /// Maps a finished flow's data to an existing credential or a new unsaved one.
+    async fn get_or_create_credentials(
+        &self,
+        data: &Map<String, Value>,
+        auth: &dyn AuthAccess,
+    ) -> Result<Credentials, ProviderError>;
+    /// Metadata for creating the user at first sign-in.
+    async fn user_meta_for_credentials(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<UserMeta, ProviderError>;
+    /// Runs whenever an access token is minted from a refresh token obtained through this provider.
+    async fn validate_refresh_token(
+        &self,
+        _token: &RefreshToken,
+        _remote_ip: Option<IpAddr>,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    /// Cleanup before a credential of this provider is removed.
+    async fn will_remove_credentials(
+        &self,
+        _credentials: &Credentials,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    /// Re-verifies a signed-in user (password change); `data` holds e.g. `password`.
+    async fn verify_step_up(
+        &self,
+        _user: &User,
+        _data: &Map<String, Value>,
+    ) -> Result<(), ProviderError> {
+        Err(ProviderError::InvalidAuth(
+            "step-up verification is not supported by this provider".to_owned(),
+        ))
+    }
+    /// For downcasting to the concrete provider (admin operations).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// The key of a provider: `(type, id)`.
+pub type ProviderKey = (String, Option<String>);

@@ -1,0 +1,441 @@
+//! The `Storage` trait and its default implementation: Home Assistant's `.storage/<key>` JSON files.
+//!
+//! Every document is wrapped in HA's envelope `{version, minor_version, key, data}`. The file store
+//! writes atomically (temp file, fsync, rename, directory fsync), keeps the previous good copy as
+//! `<key>.bak`, and never treats a file it cannot parse as empty.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use serde_json::Value;
+
+/// One stored document with HA's envelope.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredDocument {
+    /// Major schema version of `data`.
+    pub version: u32,
+    /// Minor schema version (1 when absent on disk).
+    pub minor_version: u32,
+    /// The store key (file name).
+    pub key: String,
+    /// The payload.
+    pub data: Value,
+}
+
+impl StoredDocument {
+    /// A document at version `version`/`minor_version` for `key`.
+    pub fn new(key: &str, version: u32, minor_version: u32, data: Value) -> Self {
+        Self {
+            version,
+            minor_version,
+            key: key.to_owned(),
+            data,
+        }
+    }
+
+    /// Serialises like HA (orjson): 2-space indent, `": "`, raw UTF-8, no trailing newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let envelope = serde_json::json!({
+            "version": self.version,
+            "minor_version": self.minor_version,
+            "key": self.key,
+            "data": self.data,
+        });
+        serde_json::to_vec_pretty(&envelope).expect("a JSON value always serialises")
+    }
+
+    /// Parses an envelope; `Ok(None)` for a file holding exactly `{}` (HA's "no data").
+    pub fn from_bytes(location: &str, bytes: &[u8]) -> Result<Option<Self>, StorageError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+            location: location.to_owned(),
+            problem: format!("not valid JSON: {e}"),
+        })?;
+        let Value::Object(mut map) = value else {
+            return Err(StorageError::Corrupt {
+                location: location.to_owned(),
+                problem: "the top level is not a JSON object".to_owned(),
+            });
+        };
+        if map.is_empty() {
+            return Ok(None);
+        }
+        let bad = |problem: String| StorageError::Corrupt {
+            location: location.to_owned(),
+            problem,
+        };
+        let version = match map.get("version") {
+            Some(Value::Number(n)) => {
+                n.as_u64()
+                    .and_then(|v| u32::try_from(v).ok())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "field 'version' is not a small positive integer: {n}"
+                        ))
+                    })?
+            }
+            Some(other) => return Err(bad(format!("field 'version' is not an integer: {other}"))),
+            None => return Err(bad("field 'version' is missing".to_owned())),
+        };
+        let minor_version = match map.get("minor_version") {
+            None | Some(Value::Null) => 1,
+            Some(Value::Number(n)) => {
+                n.as_u64()
+                    .and_then(|v| u32::try_from(v).ok())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "field 'minor_version' is not a small positive integer: {n}"
+                        ))
+                    })?
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "field 'minor_version' is not an integer: {other}"
+                )));
+            }
+        };
+        let key = match map.get("key") {
+            Some(Value::String(s)) => s.clone(),
+            None => String::new(),
+            Some(other) => return Err(bad(format!("field 'key' is not a string: {other}"))),
+        };
+        let data = map
+            .remove("data")
+            .ok_or_else(|| bad("field 'data' is missing".to_owned()))?;
+        Ok(Some(Self {
+            version,
+            minor_version,
+            key,
+            data,
+        }))
+    }
+}
+
+/// How a document is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SaveOptions {
+    /// Mode 0600 (owner only) instead of 0644.
+    pub private: bool,
+}
+
+/// Why a storage operation failed. Every message names the file (or location) and the problem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The file exists but could not be read.
+    #[error("{location}: cannot read: {source}")]
+    Read {
+        /// File or location.
+        location: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file could not be parsed or does not have the expected shape.
+    #[error("{location}: {problem}")]
+    Corrupt {
+        /// File or location.
+        location: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The file was written by a schema version this build cannot read.
+    #[error(
+        "{location}: unsupported storage version {found} (this build reads version {supported})"
+    )]
+    UnsupportedVersion {
+        /// File or location.
+        location: String,
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// Writing failed; the previous file is intact.
+    #[error("{location}: cannot write: {source}")]
+    Write {
+        /// File or location.
+        location: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Another process holds the storage lock.
+    #[error(
+        "{location}: locked by another process (is another hass-auth or Home Assistant running?)"
+    )]
+    Locked {
+        /// The lock file.
+        location: String,
+    },
+}
+
+/// Persistence of named JSON documents. Keep it narrow: other backends (SQL) implement the same.
+#[async_trait]
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Loads document `key`; `Ok(None)` when it does not exist (or holds `{}`).
+    async fn load(&self, key: &str) -> Result<Option<StoredDocument>, StorageError>;
+    /// Saves a document durably; when this returns `Ok`, the data survives a crash.
+    async fn save(&self, doc: &StoredDocument, options: SaveOptions) -> Result<(), StorageError>;
+    /// Human-readable location of `key`, for messages.
+    fn location(&self, key: &str) -> String;
+}
+
+/// Checks a loaded document's major version against the one this build reads.
+pub fn check_version(
+    storage: &dyn Storage,
+    doc: &StoredDocument,
+    supported: u32,
+) -> Result<(), StorageError> {
+    if doc.version != supported {
+        return Err(StorageError::UnsupportedVersion {
+            location: storage.location(&doc.key),
+            found: doc.version,
+            supported,
+        });
+    }
+    Ok(())
+}
+
+/// HA's `.storage` directory: one file per key. Cheap to clone (clones share the directory).
+#[derive(Debug, Clone)]
+pub struct FileStorage {
+    inner: std::sync::Arc<FileStorageInner>,
+}
+
+#[derive(Debug)]
+struct FileStorageInner {
+    dir: PathBuf,
+    counter: AtomicU64,
+    write_lock: Mutex<()>,
+}
+
+impl FileStorage {
+    /// A store in `dir` (usually `<config>/.storage`); created on first write.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let inner = FileStorageInner {
+            dir: dir.into(),
+            counter: AtomicU64::new(0),
+            write_lock: Mutex::new(()),
+        };
+        Self {
+            inner: std::sync::Arc::new(inner),
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Path of document `key`.
+    pub fn path(&self, key: &str) -> PathBuf {
+        self.inner.dir.join(key)
+    }
+
+    /// Path of the last good copy of `key`.
+    pub fn backup_path(&self, key: &str) -> PathBuf {
+        self.inner.dir.join(format!("{key}.bak"))
+    }
+
+    /// Takes an exclusive lock on the directory (`.storage/.hass-auth.lock`) for this process.
+    pub fn lock(&self) -> Result<StorageLock, StorageError> {
+        let path = self.inner.dir.join(".hass-auth.lock");
+        let location = path.display().to_string();
+        fs::create_dir_all(&self.inner.dir).map_err(|source| StorageError::Write {
+            location: location.clone(),
+            source,
+        })?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StorageError::Write {
+                location: location.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(StorageLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(StorageError::Locked { location }),
+            Err(fs::TryLockError::Error(source)) => Err(StorageError::Write { location, source }),
+        }
+    }
+
+    /// Replaces `key` with its last good copy (`<key>.bak`); the bad file is kept as `<key>.rejected`.
+    pub fn restore_backup(&self, key: &str) -> Result<(), StorageError> {
+        let target = self.inner.path(key);
+        let backup = self.inner.backup_path(key);
+        let location = backup.display().to_string();
+        let bytes = fs::read(&backup).map_err(|source| StorageError::Read {
+            location: location.clone(),
+            source,
+        })?;
+        StoredDocument::from_bytes(&location, &bytes)?;
+        if target.exists() {
+            let rejected = self.inner.dir.join(format!("{key}.rejected"));
+            fs::rename(&target, &rejected).map_err(|source| StorageError::Write {
+                location: target.display().to_string(),
+                source,
+            })?;
+        }
+        self.inner
+            .write_atomically(key, &bytes, SaveOptions { private: true }, false)
+    }
+}
+
+impl FileStorageInner {
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(key)
+    }
+
+    fn backup_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.bak"))
+    }
+
+    fn write_atomically(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        options: SaveOptions,
+        keep_backup: bool,
+    ) -> Result<(), StorageError> {
+        let _guard = self.write_lock.lock();
+        let target = self.path(key);
+        let location = target.display().to_string();
+        let werr = |source| StorageError::Write {
+            location: location.clone(),
+            source,
+        };
+        fs::create_dir_all(&self.dir).map_err(werr)?;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!(".{key}.tmp-{}-{n}", std::process::id()));
+        let result = (|| {
+            let mut file = open_with_mode(&tmp, options.private)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            drop(file);
+            if keep_backup && target.exists() {
+                let bak_tmp = self
+                    .dir
+                    .join(format!(".{key}.bak-{}-{n}", std::process::id()));
+                fs::hard_link(&target, &bak_tmp)?;
+                fs::rename(&bak_tmp, self.backup_path(key))?;
+            }
+            fs::rename(&tmp, &target)?;
+            sync_dir(&self.dir)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map_err(werr)
+    }
+}
+
+#[cfg(unix)]
+fn open_with_mode(path: &Path, private: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(if private { 0o600 } else { 0o644 })
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_with_mode(path: &Path, _private: bool) -> std::io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Held while a process owns a storage directory; released on drop.
+#[derive(Debug)]
+pub struct StorageLock {
+    _file: File,
+}
+
+#[async_trait]
+impl Storage for FileStorage {
+    async fn load(&self, key: &str) -> Result<Option<StoredDocument>, StorageError> {
+        let path = self.path(key);
+        let location = path.display().to_string();
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StorageError::Read { location, source }),
+        };
+        StoredDocument::from_bytes(&location, &bytes)
+    }
+
+    async fn save(&self, doc: &StoredDocument, options: SaveOptions) -> Result<(), StorageError> {
+        let bytes = doc.to_bytes();
+        let key = doc.key.clone();
+        let inner = self.inner.clone();
+        let location = self.location(&key);
+        tokio::task::spawn_blocking(move || inner.write_atomically(&key, &bytes, options, true))
+            .await
+            .map_err(|e| StorageError::Write {
+                location,
+                source: std::io::Error::other(e.to_string()),
+            })?
+    }
+
+    fn location(&self, key: &str) -> String {
+        self.path(key).display().to_string()
+    }
+}
+
+/// An in-memory store, for embedding without persistence and for tests of other layers.
+#[derive(Debug, Default)]
+pub struct MemoryStorage {
+    docs: Mutex<std::collections::HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Puts raw bytes under `key` (as if a file held them).
+    pub fn put_raw(&self, key: &str, bytes: Vec<u8>) {
+        self.docs.lock().insert(key.to_owned(), bytes);
+    }
+
+    /// The raw bytes stored under `key`.
+    pub fn get_raw(&self, key: &str) -> Option<Vec<u8>> {
+        self.docs.lock().get(key).cloned()
+    }
+}
+
+#[async_trait]
+impl Storage for MemoryStorage {
+    async fn load(&self, key: &str) -> Result<Option<StoredDocument>, StorageError> {
+        match self.get_raw(key) {
+            Some(bytes) => StoredDocument::from_bytes(&self.location(key), &bytes),
+            None => Ok(None),
+        }
+    }
+
+    async fn save(&self, doc: &StoredDocument, _options: SaveOptions) -> Result<(), StorageError> {
+        self.put_raw(&doc.key, doc.to_bytes());
+        Ok(())
+    }
+
+    fn location(&self, key: &str) -> String {
+        format!("memory:{key}")
+    }
+}

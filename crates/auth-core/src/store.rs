@@ -1,0 +1,693 @@
+//! `.storage/auth`: the persisted users, groups, credentials and refresh tokens, with indexes.
+//!
+//! The on-disk format is Home Assistant's (`spec/storage.md` §2.1), key order included, so a file
+//! written here loads in Home Assistant and vice versa. In memory every lookup that sits on a hot
+//! path is indexed: refresh tokens by id and by secret value, credentials by id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use indexmap::IndexMap;
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Map, Value, json};
+use time::Duration;
+
+use crate::clock::SharedClock;
+use crate::models::{Credentials, Group, RefreshToken, TokenType, User};
+use crate::permissions::Policy;
+use crate::storage::{SaveOptions, Storage, StorageError, StoredDocument, check_version};
+use crate::timefmt::{parse_iso, to_iso};
+
+/// Store key of the auth data.
+pub const STORAGE_KEY: &str = "auth";
+/// Major version of the auth data this build reads and writes.
+pub const STORAGE_VERSION: u32 = 1;
+/// Minor version written.
+pub const STORAGE_MINOR_VERSION: u32 = 1;
+/// Delay of a debounced save after a usage-metadata change.
+pub const SAVE_DELAY: StdDuration = StdDuration::from_secs(1);
+/// Delay of the save scheduled right after loading (persists soft migrations).
+pub const INITIAL_LOAD_SAVE_DELAY: StdDuration = StdDuration::from_secs(300);
+
+/// In-memory auth data plus its indexes.
+#[derive(Debug, Default, Clone)]
+pub struct AuthData {
+    /// Users in creation order (credentials inside).
+    pub users: IndexMap<String, User>,
+    /// Groups in order (the three system groups always present).
+    pub groups: IndexMap<String, Group>,
+    /// Refresh tokens by id, in creation order.
+    pub tokens: IndexMap<String, Arc<RefreshToken>>,
+    /// Refresh token id by secret value.
+    token_by_value: HashMap<String, String>,
+    /// Owning user id by credential id.
+    cred_owner: HashMap<String, String>,
+    /// Token ids per user, in creation order.
+    user_tokens: HashMap<String, Vec<String>>,
+}
+
+impl AuthData {
+    /// Fresh data: no users, the three system groups.
+    pub fn empty() -> Self {
+        let mut data = AuthData::default();
+        for group in Group::system_groups() {
+            data.groups.insert(group.id.clone(), group);
+        }
+        data
+    }
+
+    /// Adds a token and indexes it.
+    pub fn insert_token(&mut self, token: RefreshToken) {
+        self.token_by_value
+            .insert(token.token.clone(), token.id.clone());
+        self.user_tokens
+            .entry(token.user_id.clone())
+            .or_default()
+            .push(token.id.clone());
+        self.tokens.insert(token.id.clone(), Arc::new(token));
+    }
+
+    /// Removes a token and its index entries.
+    pub fn remove_token(&mut self, id: &str) -> Option<Arc<RefreshToken>> {
+        let token = self.tokens.shift_remove(id)?;
+        self.token_by_value.remove(&token.token);
+        if let Some(ids) = self.user_tokens.get_mut(&token.user_id) {
+            ids.retain(|t| t != id);
+        }
+        Some(token)
+    }
+
+    /// Replaces a token (same id and secret) after a metadata change.
+    pub fn replace_token(&mut self, token: RefreshToken) {
+        if let Some(slot) = self.tokens.get_mut(&token.id) {
+            *slot = Arc::new(token);
+        }
+    }
+
+    /// The token whose secret is `value` (indexed; the match is confirmed in constant time).
+    pub fn token_by_value(&self, value: &str) -> Option<&Arc<RefreshToken>> {
+        let id = self.token_by_value.get(value)?;
+        let token = self.tokens.get(id)?;
+        auth_crypto::constant_time_eq(token.token.as_bytes(), value.as_bytes()).then_some(token)
+    }
+
+    /// Ids of a user's tokens, in creation order.
+    pub fn token_ids_of(&self, user_id: &str) -> &[String] {
+        self.user_tokens
+            .get(user_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The user owning credential `cred_id`.
+    pub fn owner_of_credential(&self, cred_id: &str) -> Option<&User> {
+        self.cred_owner.get(cred_id).and_then(|u| self.users.get(u))
+    }
+
+    /// Links a credential to a user (indexing it).
+    pub fn attach_credential(&mut self, user_id: &str, mut cred: Credentials) -> bool {
+        let Some(user) = self.users.get_mut(user_id) else {
+            return false;
+        };
+        cred.is_new = false;
+        self.cred_owner.insert(cred.id.clone(), user_id.to_owned());
+        user.credentials.push(cred);
+        true
+    }
+
+    /// Unlinks a credential; returns it and its former owner's id.
+    pub fn detach_credential(&mut self, cred_id: &str) -> Option<(String, Credentials)> {
+        let user_id = self.cred_owner.remove(cred_id)?;
+        let user = self.users.get_mut(&user_id)?;
+        let pos = user.credentials.iter().position(|c| c.id == cred_id)?;
+        Some((user_id, user.credentials.remove(pos)))
+    }
+
+    /// Updates a linked credential's data in place.
+    pub fn set_credential_data(&mut self, cred_id: &str, data: Map<String, Value>) -> bool {
+        let Some(user_id) = self.cred_owner.get(cred_id) else {
+            return false;
+        };
+        let Some(user) = self.users.get_mut(user_id) else {
+            return false;
+        };
+        match user.credentials.iter_mut().find(|c| c.id == cred_id) {
+            Some(cred) => {
+                cred.data = data;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a user and its tokens from the indexes (credentials go with it).
+    pub fn remove_user(&mut self, user_id: &str) -> Option<User> {
+        let user = self.users.shift_remove(user_id)?;
+        for cred in &user.credentials {
+            self.cred_owner.remove(&cred.id);
+        }
+        for id in self.user_tokens.remove(user_id).unwrap_or_default() {
+            if let Some(token) = self.tokens.shift_remove(&id) {
+                self.token_by_value.remove(&token.token);
+            }
+        }
+        Some(user)
+    }
+
+    /// Parses HA's `data` object, applying HA's soft migrations (`spec/storage.md` §2.1).
+    pub fn from_json(location: &str, data: &Value) -> Result<Self, StorageError> {
+        let bad = |problem: String| StorageError::Corrupt {
+            location: location.to_owned(),
+            problem,
+        };
+        let Value::Object(root) = data else {
+            return Err(bad("'data' is not a JSON object".to_owned()));
+        };
+        let list = |name: &str| -> Result<Vec<Value>, StorageError> {
+            match root.get(name) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(items)) => Ok(items.clone()),
+                Some(_) => Err(bad(format!("data.{name} is not a list"))),
+            }
+        };
+        let mut out = AuthData::default();
+
+        // Groups.
+        let mut policyless_group: Option<String> = None;
+        for (i, group) in list("groups")?.iter().enumerate() {
+            let obj = group
+                .as_object()
+                .ok_or_else(|| bad(format!("data.groups[{i}] is not an object")))?;
+            let id = str_field(obj, "id")
+                .ok_or_else(|| bad(format!("data.groups[{i}].id is missing or not a string")))?;
+            if Group::is_system_id(id) {
+                out.groups.insert(id.to_owned(), Group::system(id));
+                continue;
+            }
+            match obj.get("policy") {
+                Some(policy @ Value::Object(_)) => {
+                    let name = opt_str(obj, "name")
+                        .map_err(|k| bad(format!("data.groups[{i}].{k} is not a string")))?;
+                    let policy = Policy::from_value(policy.clone()).unwrap_or_default();
+                    out.groups.insert(
+                        id.to_owned(),
+                        Group {
+                            id: id.to_owned(),
+                            name,
+                            policy,
+                            system_generated: false,
+                        },
+                    );
+                }
+                _ => policyless_group = Some(id.to_owned()),
+            }
+        }
+        let migrate_all_to_admin = out.groups.is_empty() && policyless_group.is_none();
+        for id in [
+            crate::models::GROUP_ID_ADMIN,
+            crate::models::GROUP_ID_READ_ONLY,
+            crate::models::GROUP_ID_USER,
+        ] {
+            if !out.groups.contains_key(id) {
+                out.groups.insert(id.to_owned(), Group::system(id));
+            }
+        }
+
+        // Users.
+        for (i, user) in list("users")?.iter().enumerate() {
+            let obj = user
+                .as_object()
+                .ok_or_else(|| bad(format!("data.users[{i}] is not an object")))?;
+            let field = |k: &str| format!("data.users[{i}].{k}");
+            let id = str_field(obj, "id")
+                .ok_or_else(|| bad(format!("{} is missing or not a string", field("id"))))?;
+            let name = match obj.get("name") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Null) => None,
+                Some(_) => return Err(bad(format!("{} is not a string", field("name")))),
+                None => return Err(bad(format!("{} is missing", field("name")))),
+            };
+            let flag = |k: &str| -> Result<bool, StorageError> {
+                match obj.get(k) {
+                    Some(Value::Bool(b)) => Ok(*b),
+                    Some(_) => Err(bad(format!("{} is not a boolean", field(k)))),
+                    None => Err(bad(format!("{} is missing", field(k)))),
+                }
+            };
+            let (is_owner, is_active, system_generated) = (
+                flag("is_owner")?,
+                flag("is_active")?,
+                flag("system_generated")?,
+            );
+            let local_only = match obj.get("local_only") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(bad(format!("{} is not a boolean", field("local_only")))),
+            };
+            let mut group_ids = Vec::new();
+            match obj.get("group_ids") {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(ids)) => {
+                    for gid in ids {
+                        let gid = gid.as_str().ok_or_else(|| {
+                            bad(format!("{} holds a non-string", field("group_ids")))
+                        })?;
+                        let gid = if Some(gid) == policyless_group.as_deref() {
+                            crate::models::GROUP_ID_ADMIN
+                        } else {
+                            gid
+                        };
+                        if out.groups.contains_key(gid) {
+                            if !group_ids.iter().any(|g| g == gid) {
+                                group_ids.push(gid.to_owned());
+                            }
+                        } else {
+                            tracing::warn!(
+                                location,
+                                user = id,
+                                group = gid,
+                                "dropping a reference to an unknown group"
+                            );
+                        }
+                    }
+                }
+                Some(_) => return Err(bad(format!("{} is not a list", field("group_ids")))),
+            }
+            if migrate_all_to_admin
+                && !system_generated
+                && !group_ids.iter().any(|g| g == crate::models::GROUP_ID_ADMIN)
+            {
+                group_ids.push(crate::models::GROUP_ID_ADMIN.to_owned());
+            }
+            if out.users.contains_key(id) {
+                return Err(bad(format!("{}: duplicate user id {id}", field("id"))));
+            }
+            out.users.insert(
+                id.to_owned(),
+                User {
+                    id: id.to_owned(),
+                    name,
+                    is_owner,
+                    is_active,
+                    system_generated,
+                    local_only,
+                    group_ids,
+                    credentials: Vec::new(),
+                },
+            );
+        }
+
+        // Credentials.
+        for (i, cred) in list("credentials")?.iter().enumerate() {
+            let obj = cred
+                .as_object()
+                .ok_or_else(|| bad(format!("data.credentials[{i}] is not an object")))?;
+            let field = |k: &str| format!("data.credentials[{i}].{k}");
+            let id = str_field(obj, "id")
+                .ok_or_else(|| bad(format!("{} is missing or not a string", field("id"))))?;
+            let user_id = str_field(obj, "user_id")
+                .ok_or_else(|| bad(format!("{} is missing or not a string", field("user_id"))))?;
+            let provider_type = str_field(obj, "auth_provider_type").ok_or_else(|| {
+                bad(format!(
+                    "{} is missing or not a string",
+                    field("auth_provider_type")
+                ))
+            })?;
+            let provider_id = match obj.get("auth_provider_id") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Null) => None,
+                _ => {
+                    return Err(bad(format!(
+                        "{} is missing or not a string",
+                        field("auth_provider_id")
+                    )));
+                }
+            };
+            let data = match obj.get("data") {
+                Some(Value::Object(map)) => map.clone(),
+                _ => {
+                    return Err(bad(format!(
+                        "{} is missing or not an object",
+                        field("data")
+                    )));
+                }
+            };
+            if !out.users.contains_key(user_id) {
+                return Err(bad(format!(
+                    "{} names unknown user {user_id}",
+                    field("user_id")
+                )));
+            }
+            if out.cred_owner.contains_key(id) {
+                return Err(bad(format!(
+                    "{}: duplicate credential id {id}",
+                    field("id")
+                )));
+            }
+            let cred = Credentials {
+                id: id.to_owned(),
+                auth_provider_type: provider_type.to_owned(),
+                auth_provider_id: provider_id,
+                data,
+                is_new: false,
+            };
+            out.attach_credential(user_id, cred);
+        }
+
+        // Refresh tokens.
+        for (i, token) in list("refresh_tokens")?.iter().enumerate() {
+            let obj = token
+                .as_object()
+                .ok_or_else(|| bad(format!("data.refresh_tokens[{i}] is not an object")))?;
+            let field = |k: &str| format!("data.refresh_tokens[{i}].{k}");
+            let Some(jwt_key) = str_field(obj, "jwt_key") else {
+                continue; // pre-0.76 data: skipped like HA does
+            };
+            let id = str_field(obj, "id")
+                .ok_or_else(|| bad(format!("{} is missing or not a string", field("id"))))?;
+            let user_id = str_field(obj, "user_id")
+                .ok_or_else(|| bad(format!("{} is missing or not a string", field("user_id"))))?;
+            if !out.users.contains_key(user_id) {
+                return Err(bad(format!(
+                    "{} names unknown user {user_id}",
+                    field("user_id")
+                )));
+            }
+            let Some(created_at) = str_field(obj, "created_at").and_then(parse_iso) else {
+                tracing::error!(
+                    location,
+                    token = id,
+                    "skipping a refresh token whose created_at does not parse"
+                );
+                continue;
+            };
+            let opt = |k: &str| {
+                opt_str(obj, k).map_err(|k| bad(format!("{} is not a string", field(&k))))
+            };
+            let client_id = opt("client_id")?;
+            let token_type = match obj.get("token_type") {
+                Some(Value::String(s)) => TokenType::parse(s).ok_or_else(|| {
+                    bad(format!("{} has unknown value {s:?}", field("token_type")))
+                })?,
+                None | Some(Value::Null) if client_id.is_none() => TokenType::System,
+                None | Some(Value::Null) => TokenType::Normal,
+                Some(_) => return Err(bad(format!("{} is not a string", field("token_type")))),
+            };
+            let access_token_expiration = match obj.get("access_token_expiration") {
+                Some(Value::Number(n)) => n.as_f64().map(Duration::seconds_f64),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                bad(format!(
+                    "{} is missing or not a number",
+                    field("access_token_expiration")
+                ))
+            })?;
+            let secret = str_field(obj, "token")
+                .ok_or_else(|| bad(format!("{} is missing or not a string", field("token"))))?;
+            let last_used_at = str_field(obj, "last_used_at")
+                .filter(|s| !s.is_empty())
+                .and_then(parse_iso);
+            let expire_at = match obj.get("expire_at") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => n.as_f64(),
+                Some(_) => return Err(bad(format!("{} is not a number", field("expire_at")))),
+            };
+            let credential_id = opt("credential_id")?.filter(|c| out.cred_owner.contains_key(c));
+            if out.tokens.contains_key(id) {
+                return Err(bad(format!(
+                    "{}: duplicate refresh token id {id}",
+                    field("id")
+                )));
+            }
+            out.insert_token(RefreshToken {
+                id: id.to_owned(),
+                user_id: user_id.to_owned(),
+                client_id,
+                client_name: opt("client_name")?,
+                client_icon: opt("client_icon")?,
+                token_type,
+                created_at,
+                access_token_expiration,
+                token: secret.to_owned(),
+                jwt_key: jwt_key.to_owned(),
+                last_used_at,
+                last_used_ip: opt("last_used_ip")?,
+                expire_at,
+                credential_id,
+                version: opt("version")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// HA's `data` object for this state, key order included.
+    pub fn to_json(&self) -> Value {
+        let users: Vec<Value> = self
+            .users
+            .values()
+            .map(|u| {
+                json!({
+                    "id": u.id,
+                    "group_ids": u.group_ids,
+                    "is_owner": u.is_owner,
+                    "is_active": u.is_active,
+                    "name": u.name,
+                    "system_generated": u.system_generated,
+                    "local_only": u.local_only,
+                })
+            })
+            .collect();
+        let groups: Vec<Value> = self
+            .groups
+            .values()
+            .map(|g| {
+                if g.system_generated {
+                    json!({"id": g.id, "name": g.name})
+                } else {
+                    json!({"id": g.id, "name": g.name, "policy": g.policy.to_value()})
+                }
+            })
+            .collect();
+        let mut credentials = Vec::new();
+        let mut tokens = Vec::new();
+        for user in self.users.values() {
+            for c in &user.credentials {
+                credentials.push(json!({
+                    "id": c.id,
+                    "user_id": user.id,
+                    "auth_provider_type": c.auth_provider_type,
+                    "auth_provider_id": c.auth_provider_id,
+                    "data": c.data,
+                }));
+            }
+            for id in self.token_ids_of(&user.id) {
+                if let Some(t) = self.tokens.get(id) {
+                    tokens.push(token_json(t));
+                }
+            }
+        }
+        json!({"users": users, "groups": groups, "credentials": credentials, "refresh_tokens": tokens})
+    }
+}
+
+fn token_json(t: &RefreshToken) -> Value {
+    json!({
+        "id": t.id,
+        "user_id": t.user_id,
+        "client_id": t.client_id,
+        "client_name": t.client_name,
+        "client_icon": t.client_icon,
+        "token_type": t.token_type.as_str(),
+        "created_at": to_iso(t.created_at),
+        "access_token_expiration": t.access_token_expiration.as_seconds_f64(),
+        "token": t.token,
+        "jwt_key": t.jwt_key,
+        "last_used_at": t.last_used_at.map(to_iso),
+        "last_used_ip": t.last_used_ip,
+        "expire_at": t.expire_at,
+        "credential_id": t.credential_id,
+        "version": t.version,
+    })
+}
+
+fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    obj.get(key).and_then(Value::as_str)
+}
+
+fn opt_str(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(key.to_owned()),
+    }
+}
+
+/// The auth store: [`AuthData`] behind a lock, loaded lazily, saved durably or debounced.
+#[derive(Debug)]
+pub struct AuthStore {
+    storage: Arc<dyn Storage>,
+    state: RwLock<Option<AuthData>>,
+    generation: Mutex<u64>,
+    writer: tokio::sync::Mutex<u64>,
+    load_lock: tokio::sync::Mutex<()>,
+    pending: Mutex<Option<tokio::time::Instant>>,
+    wake: tokio::sync::Notify,
+    _clock: SharedClock,
+}
+
+impl AuthStore {
+    /// A store over `storage`; nothing is read until first use.
+    pub fn new(storage: Arc<dyn Storage>, clock: SharedClock) -> Arc<Self> {
+        Arc::new(Self {
+            storage,
+            state: RwLock::new(None),
+            generation: Mutex::new(0),
+            writer: tokio::sync::Mutex::new(0),
+            load_lock: tokio::sync::Mutex::new(()),
+            pending: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+            _clock: clock,
+        })
+    }
+
+    /// The underlying storage.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Loads `.storage/auth` if not loaded yet. A file that cannot be read is an error, never empty data.
+    pub async fn ensure_loaded(self: &Arc<Self>) -> Result<(), StorageError> {
+        if self.state.read().is_some() {
+            return Ok(());
+        }
+        let _guard = self.load_lock.lock().await;
+        if self.state.read().is_some() {
+            return Ok(());
+        }
+        let data = match self.storage.load(STORAGE_KEY).await? {
+            None => AuthData::empty(),
+            Some(doc) => {
+                check_version(self.storage.as_ref(), &doc, STORAGE_VERSION)?;
+                let data = AuthData::from_json(&self.storage.location(STORAGE_KEY), &doc.data)?;
+                if doc.minor_version != STORAGE_MINOR_VERSION {
+                    self.bump();
+                }
+                data
+            }
+        };
+        *self.state.write() = Some(data);
+        self.schedule_save(INITIAL_LOAD_SAVE_DELAY);
+        Ok(())
+    }
+
+    /// Runs `f` with read access to the loaded data.
+    ///
+    /// Panics if called before [`AuthStore::ensure_loaded`] succeeded (a programming error).
+    pub fn read<R>(&self, f: impl FnOnce(&AuthData) -> R) -> R {
+        let guard = self.state.read();
+        f(guard
+            .as_ref()
+            .expect("auth store used before it was loaded"))
+    }
+
+    /// Runs `f` with write access and marks the data changed (it still needs a save).
+    pub fn write<R>(&self, f: impl FnOnce(&mut AuthData) -> R) -> R {
+        let mut guard = self.state.write();
+        let result = f(guard
+            .as_mut()
+            .expect("auth store used before it was loaded"));
+        self.bump();
+        result
+    }
+
+    fn bump(&self) {
+        *self.generation.lock() += 1;
+    }
+
+    /// Whether there are changes not yet on disk.
+    pub fn is_dirty(&self) -> bool {
+        let generation = *self.generation.lock();
+        self.writer
+            .try_lock()
+            .map(|saved| *saved < generation)
+            .unwrap_or(true)
+    }
+
+    /// Writes the current state now; returns once it is durable. Concurrent calls share one write
+    /// when one snapshot already covers them.
+    pub async fn save_now(&self) -> Result<(), StorageError> {
+        let wanted = *self.generation.lock();
+        let mut saved = self.writer.lock().await;
+        if *saved >= wanted {
+            return Ok(());
+        }
+        let (doc, generation) = {
+            let guard = self.state.read();
+            let Some(data) = guard.as_ref() else {
+                return Ok(());
+            };
+            let generation = *self.generation.lock();
+            (
+                StoredDocument::new(
+                    STORAGE_KEY,
+                    STORAGE_VERSION,
+                    STORAGE_MINOR_VERSION,
+                    data.to_json(),
+                ),
+                generation,
+            )
+        };
+        self.storage
+            .save(&doc, SaveOptions { private: true })
+            .await?;
+        *saved = generation;
+        Ok(())
+    }
+
+    /// Schedules a debounced save within `delay` (an earlier pending save is kept).
+    pub fn schedule_save(self: &Arc<Self>, delay: StdDuration) {
+        let deadline = tokio::time::Instant::now() + delay;
+        let mut pending = self.pending.lock();
+        match *pending {
+            Some(existing) if existing <= deadline => {}
+            Some(_) => {
+                *pending = Some(deadline);
+                self.wake.notify_one();
+            }
+            None => {
+                *pending = Some(deadline);
+                let Ok(handle) = tokio::runtime::Handle::try_current() else {
+                    return;
+                };
+                let weak = Arc::downgrade(self);
+                handle.spawn(async move {
+                    loop {
+                        let Some(store) = weak.upgrade() else { return };
+                        let Some(deadline) = *store.pending.lock() else { return };
+                        if tokio::time::Instant::now() >= deadline {
+                            *store.pending.lock() = None;
+                            if let Err(error) = store.save_now().await {
+                                tracing::error!(%error, "debounced save of the auth store failed; will retry");
+                                store.schedule_save(SAVE_DELAY);
+                            }
+                            return;
+                        }
+                        let wake = store.wake.notified();
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(deadline) => {}
+                            _ = wake => {}
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /// Writes pending changes (call on shutdown).
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        *self.pending.lock() = None;
+        self.save_now().await
+    }
+}

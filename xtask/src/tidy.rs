@@ -1,0 +1,155 @@
+//! Tidy checks written as tests: the dependency rules of `docs/ARCHITECTURE.md`.
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    /// Crates only `auth-crypto` may depend on.
+    const CRYPTO_CRATES: &[&str] = &[
+        "argon2",
+        "bcrypt",
+        "jsonwebtoken",
+        "subtle",
+        "rand",
+        "sha2",
+        "hmac",
+    ];
+
+    fn manifests() -> BTreeMap<String, String> {
+        let root = super::super::project_root();
+        let mut out = BTreeMap::new();
+        for entry in std::fs::read_dir(root.join("crates")).expect("crates/ exists") {
+            let path: PathBuf = entry.expect("readable dir entry").path().join("Cargo.toml");
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let name = path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                out.insert(name, text);
+            }
+        }
+        out
+    }
+
+    /// Names of the dependencies declared in a manifest's `[dependencies]` and `[dev-dependencies]`.
+    fn dependency_names(manifest: &str, sections: &[&str]) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut in_section = false;
+        for line in manifest.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_section = sections.iter().any(|s| line == format!("[{s}]"));
+                continue;
+            }
+            if in_section && !line.starts_with('#') {
+                if let Some((name, _)) = line.split_once('=') {
+                    let name = name.trim().trim_end_matches(".workspace").trim();
+                    if !name.is_empty() {
+                        names.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn only_auth_crypto_uses_crypto_crates() {
+        let mut offenders = Vec::new();
+        for (krate, manifest) in manifests() {
+            if krate == "auth-crypto" {
+                continue;
+            }
+            for dep in dependency_names(&manifest, &["dependencies"]) {
+                if CRYPTO_CRATES.contains(&dep.as_str()) {
+                    offenders.push(format!("{krate} depends on {dep}"));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "only auth-crypto may use crypto crates: {offenders:?}"
+        );
+    }
+
+    #[test]
+    fn no_plugin_depends_on_another_plugin() {
+        let all = manifests();
+        let is_plugin = |name: &str| name.starts_with("provider-") || name.starts_with("mfa-");
+        let mut offenders = Vec::new();
+        for (krate, manifest) in &all {
+            if !is_plugin(krate) {
+                continue;
+            }
+            for dep in dependency_names(manifest, &["dependencies", "dev-dependencies"]) {
+                if is_plugin(&dep) {
+                    offenders.push(format!("{krate} depends on {dep}"));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "plugins must not depend on each other: {offenders:?}"
+        );
+    }
+
+    #[test]
+    fn dependencies_point_one_way() {
+        // flow-engine <- auth-core <- plugins <- auth-host <- auth-http <- auth-server
+        let rank = |name: &str| -> Option<u8> {
+            Some(match name {
+                "auth-crypto" | "flow-engine" => 0,
+                "auth-core" => 1,
+                n if n.starts_with("provider-") || n.starts_with("mfa-") => 2,
+                "auth-host" => 3,
+                "auth-http" => 4,
+                "auth-server" => 5,
+                _ => return None,
+            })
+        };
+        let mut offenders = Vec::new();
+        for (krate, manifest) in manifests() {
+            let Some(own) = rank(&krate) else { continue };
+            for dep in dependency_names(&manifest, &["dependencies"]) {
+                if let Some(theirs) = rank(&dep) {
+                    if theirs >= own && dep != krate {
+                        offenders.push(format!(
+                            "{krate} (layer {own}) depends on {dep} (layer {theirs})"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "dependencies must point down the layers: {offenders:?}"
+        );
+    }
+
+    #[test]
+    fn flow_engine_knows_nothing_of_auth() {
+        let all = manifests();
+        let manifest = all.get("flow-engine").expect("flow-engine exists");
+        let deps = dependency_names(manifest, &["dependencies"]);
+        assert!(
+            deps.iter().all(|d| !d.starts_with("auth-")),
+            "flow-engine must stay generic: {deps:?}"
+        );
+    }
+
+    #[test]
+    fn dependency_parser_reads_sections() {
+        let manifest = "[package]\nname = \"x\"\n[dependencies]\nserde.workspace = true\nfoo = \"1\"\n[dev-dependencies]\nbar = \"1\"\n";
+        assert_eq!(
+            dependency_names(manifest, &["dependencies"]),
+            vec!["serde", "foo"]
+        );
+        assert_eq!(
+            dependency_names(manifest, &["dev-dependencies"]),
+            vec!["bar"]
+        );
+    }
+}
