@@ -169,7 +169,7 @@ impl fmt::Display for HashScheme {
 
 /// A stored hash, parsed.
 enum Stored {
-    Argon2(PasswordHash),
+    Argon2(Box<PasswordHash>),
     /// The decoded bcrypt string (`$2b$12$…`, 60 ASCII bytes).
     Bcrypt(String),
 }
@@ -202,7 +202,7 @@ fn parse_stored(stored: &str) -> Result<Stored, PasswordError> {
         let phc = PasswordHash::new(stored).map_err(|e| {
             PasswordError::MalformedHash(format!("invalid argon2id PHC string: {e}"))
         })?;
-        if phc.version.map(u32::from) != Some(ARGON2_VERSION) {
+        if phc.version != Some(ARGON2_VERSION) {
             return Err(PasswordError::MalformedHash(
                 "argon2id hash without version 19 (v=19)".into(),
             ));
@@ -216,7 +216,7 @@ fn parse_stored(stored: &str) -> Result<Stored, PasswordError> {
             .map_err(|e| PasswordError::MalformedHash(format!("invalid argon2 parameters: {e}")))?;
         check_limits(params.m_cost(), params.t_cost(), params.p_cost())
             .map_err(PasswordError::MalformedHash)?;
-        return Ok(Stored::Argon2(phc));
+        return Ok(Stored::Argon2(Box::new(phc)));
     }
 
     // Home Assistant: base64(bcrypt string). Base64 of "$2" always starts with "JDJ".
@@ -320,7 +320,7 @@ pub fn hash_scheme(stored: &str) -> Option<HashScheme> {
 pub fn needs_rehash(stored: &str, policy: &PasswordPolicy) -> bool {
     match parse_stored(stored) {
         Ok(Stored::Argon2(phc)) => {
-            let Ok(params) = Params::try_from(&phc) else {
+            let Ok(params) = Params::try_from(&*phc) else {
                 return true;
             };
             params.m_cost() != policy.memory_kib

@@ -3,7 +3,10 @@ use serde_json::json;
 
 #[test]
 fn header_constant_is_base64_of_header_json() {
-    assert_eq!(URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#), HEADER_B64);
+    assert_eq!(
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+        HEADER_B64
+    );
 }
 
 /// Expected strings produced with CPython's `json.dumps(v, separators=(",", ":"))`.

@@ -258,7 +258,8 @@ fn malformed_tokens() {
         format!("{}.{}.{}=", parts[0], parts[1], parts[2]),
         format!("{}.{}*.{}", parts[0], parts[1], parts[2]),
         format!("{}+.{}.{}", parts[0], parts[1], parts[2]),
-        format!("{}.{}.{}", parts[0], parts[1], parts[2].replace('-', "+")),
+        // Standard-alphabet base64 is not base64url.
+        format!("{}.{}.+{}", parts[0], parts[1], &parts[2][1..]),
         format!(" {}", t.jwt),
         format!("Bearer {}", t.jwt),
         format!("{}.{}.{}", b64("not json"), parts[1], parts[2]),
