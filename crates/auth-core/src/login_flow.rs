@@ -74,26 +74,28 @@ impl LoginFlow {
             .get_or_create_credentials(&data, &access)
             .await
             .map_err(|e| FlowError::Handler(e.to_string()))?;
-        if self.provider.supports_mfa() && !credentials.is_new {
-            if let Some(user) = self.manager.user_by_credentials(&credentials.id) {
-                let modules = self.manager.enabled_mfa(&user.id).await;
-                if modules.len() == 1 {
-                    let module_id = modules.keys().next().cloned().unwrap_or_default();
-                    self.stage = Stage::Mfa {
-                        credentials,
-                        user_id: user.id,
-                        module_id,
-                    };
-                    return self.show_mfa_form(None).await;
-                }
-                if !modules.is_empty() {
-                    self.stage = Stage::SelectModule {
-                        credentials,
-                        user_id: user.id,
-                        modules,
-                    };
-                    return Ok(self.select_form(None));
-                }
+        let user = match self.provider.supports_mfa() && !credentials.is_new {
+            true => self.manager.user_by_credentials(&credentials.id),
+            false => None,
+        };
+        if let Some(user) = user {
+            let modules = self.manager.enabled_mfa(&user.id).await;
+            if modules.len() == 1 {
+                let module_id = modules.keys().next().cloned().unwrap_or_default();
+                self.stage = Stage::Mfa {
+                    credentials,
+                    user_id: user.id,
+                    module_id,
+                };
+                return self.show_mfa_form(None).await;
+            }
+            if !modules.is_empty() {
+                self.stage = Stage::SelectModule {
+                    credentials,
+                    user_id: user.id,
+                    modules,
+                };
+                return Ok(self.select_form(None));
             }
         }
         Ok(finish(&credentials))

@@ -105,16 +105,17 @@ fn validate_single(value: &Value) -> Result<(), String> {
 /// Merges policies, most permissive wins (`true` > object > absent).
 pub fn merge_policies<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> Policy {
     let values: Vec<Value> = policies.into_iter().map(Policy::to_value).collect();
-    match merge_values(values.iter()) {
+    let refs: Vec<&Value> = values.iter().collect();
+    match merge_values(&refs) {
         Some(Value::Object(map)) => Policy(map),
         _ => Policy::default(),
     }
 }
 
-fn merge_values<'a>(values: impl Iterator<Item = &'a Value>) -> Option<Value> {
+fn merge_values(values: &[&Value]) -> Option<Value> {
     let mut objects: Vec<&Map<String, Value>> = Vec::new();
     let mut seen_other: Option<&Value> = None;
-    for value in values {
+    for value in values.iter().copied() {
         match value {
             Value::Null => {}
             Value::Bool(true) => return Some(Value::Bool(true)),
@@ -133,7 +134,8 @@ fn merge_values<'a>(values: impl Iterator<Item = &'a Value>) -> Option<Value> {
             if merged.contains_key(key) {
                 continue;
             }
-            let sub = merge_values(objects.iter().filter_map(|m| m.get(key)));
+            let subs: Vec<&Value> = objects.iter().filter_map(|m| m.get(key)).collect();
+            let sub = merge_values(&subs);
             merged.insert(key.clone(), sub.unwrap_or(Value::Null));
         }
     }

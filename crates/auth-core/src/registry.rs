@@ -131,7 +131,7 @@ pub fn find_mfa_module(kind: &str) -> Option<&'static MfaRegistration> {
 
 /// Registers an auth provider type.
 ///
-/// ```ignore
+/// ```text
 /// auth_core::register_provider! {
 ///     kind: "example",
 ///     default_name: "Example",

@@ -1,0 +1,86 @@
+//! Authorization codes: single use, client-bound, 10 minutes, bounded table.
+
+use auth_core::LoginContext;
+use auth_core::codes::{AuthCode, AuthCodes};
+use time::Duration;
+
+use crate::support::{fresh, sign_in};
+
+#[tokio::test]
+async fn codes_are_single_use_and_client_bound() {
+    let (_config, clock, manager) = fresh().await;
+    let credentials = sign_in(&manager, "alice", "secret").await;
+    let context = LoginContext {
+        code_challenge: Some("c".repeat(43)),
+        code_challenge_method: Some("S256".into()),
+        ..Default::default()
+    };
+    let code = manager.create_auth_code("http://a/", credentials.clone(), &context);
+    assert_eq!(code.len(), 32, "128 random bits as hex");
+    assert!(
+        manager.take_auth_code("http://b/", &code).is_none(),
+        "another client does not find it"
+    );
+    let taken = manager
+        .take_auth_code("http://a/", &code)
+        .expect("the right client redeems it");
+    assert_eq!(taken.credentials, credentials);
+    assert_eq!(taken.code_challenge, context.code_challenge);
+    assert!(
+        manager.take_auth_code("http://a/", &code).is_none(),
+        "single use"
+    );
+
+    let late = manager.create_auth_code("http://a/", credentials.clone(), &LoginContext::default());
+    clock.advance(Duration::minutes(10));
+    assert!(
+        manager.take_auth_code("http://a/", &late).is_none(),
+        "expired after 10 minutes"
+    );
+    assert!(manager.auth_codes().is_empty(), "and consumed");
+}
+
+#[tokio::test]
+async fn codes_for_removed_credentials_are_invalid() {
+    let (_config, _clock, manager) = fresh().await;
+    let credentials = sign_in(&manager, "alice", "secret").await;
+    let user = manager.get_or_create_user(&credentials).await.unwrap();
+    let linked = sign_in(&manager, "alice", "secret").await;
+    let code = manager.create_auth_code("http://a/", linked.clone(), &LoginContext::default());
+    manager.remove_credentials(&linked.id).await.unwrap();
+    assert!(manager.user(&user.id).unwrap().credentials.is_empty());
+    assert!(manager.take_auth_code("http://a/", &code).is_none());
+}
+
+#[test]
+fn the_table_is_bounded_and_purges() {
+    let now = time::OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
+    let table = AuthCodes::new(3);
+    let code = |client: &str, at| AuthCode {
+        client_id: client.into(),
+        created_at: at,
+        credentials: auth_core::Credentials {
+            id: "c".into(),
+            auth_provider_type: "t".into(),
+            auth_provider_id: None,
+            data: Default::default(),
+            is_new: true,
+        },
+        code_challenge: None,
+        code_challenge_method: None,
+    };
+    for i in 0..5 {
+        table.insert(
+            format!("v{i}"),
+            code("x", now + Duration::seconds(i)),
+            now + Duration::seconds(i),
+        );
+    }
+    assert_eq!(table.len(), 3, "never more than the bound");
+    assert!(
+        table.take("x", "v0", now).is_none(),
+        "the oldest went first"
+    );
+    assert!(table.take("x", "v4", now + Duration::seconds(5)).is_some());
+    assert_eq!(table.purge_expired(now + Duration::minutes(11)), 2);
+}

@@ -1,0 +1,317 @@
+//! The login flow state machine: provider step, module selection, MFA step, limits.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use auth_core::flow_engine::{Field, Flow, FlowError, Schema};
+use auth_core::{AuthManager, LoginContext, MfaError, MfaModule};
+use serde_json::{Map, Value, json};
+use time::Duration;
+
+use crate::support::{NOW, TestProvider};
+
+/// A module accepting a fixed PIN for enrolled users.
+struct PinModule {
+    id: &'static str,
+    name: &'static str,
+    pin: &'static str,
+    enrolled: parking_lot::Mutex<Vec<String>>,
+}
+
+impl PinModule {
+    fn new(id: &'static str, name: &'static str, pin: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            name,
+            pin,
+            enrolled: Default::default(),
+        })
+    }
+}
+
+#[async_trait]
+impl MfaModule for PinModule {
+    fn id(&self) -> &str {
+        self.id
+    }
+    fn module_type(&self) -> &str {
+        "pin"
+    }
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn input_schema(&self) -> Schema {
+        Schema::new(vec![Field::string("pin").required()])
+    }
+    async fn setup_flow(
+        &self,
+        _user_id: &str,
+        _name: Option<&str>,
+    ) -> Result<Box<dyn Flow>, MfaError> {
+        Err(MfaError::Failed("not used".into()))
+    }
+    async fn setup_user(
+        &self,
+        user_id: &str,
+        _data: &Map<String, Value>,
+    ) -> Result<Value, MfaError> {
+        self.enrolled.lock().push(user_id.to_owned());
+        Ok(Value::Null)
+    }
+    async fn depose_user(&self, user_id: &str) -> Result<(), MfaError> {
+        self.enrolled.lock().retain(|u| u != user_id);
+        Ok(())
+    }
+    async fn is_user_setup(&self, user_id: &str) -> Result<bool, MfaError> {
+        Ok(self.enrolled.lock().iter().any(|u| u == user_id))
+    }
+    async fn validate(&self, _user_id: &str, input: &Map<String, Value>) -> Result<bool, MfaError> {
+        Ok(input.get("pin").and_then(Value::as_str) == Some(self.pin))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+async fn setup(
+    modules: &[Arc<PinModule>],
+) -> (
+    auth_testkit::TempConfig,
+    Arc<auth_core::ManualClock>,
+    AuthManager,
+    String,
+) {
+    let config = auth_testkit::TempConfig::empty();
+    let clock = auth_testkit::clock_at(NOW);
+    let mut builder = AuthManager::builder(config.storage())
+        .clock(clock.clone())
+        .rng(auth_testkit::seeded_rng(1))
+        .provider(Arc::new(TestProvider::new(&[("alice", "secret")])));
+    for module in modules {
+        builder = builder.mfa_module(module.clone());
+    }
+    let manager = builder.build().await.unwrap();
+    let credentials = crate::support::sign_in(&manager, "alice", "secret").await;
+    let user = manager.get_or_create_user(&credentials).await.unwrap();
+    (config, clock, manager, user.id)
+}
+
+fn input(pairs: &[(&str, &str)]) -> Option<Map<String, Value>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect(),
+    )
+}
+
+async fn start(manager: &AuthManager) -> String {
+    let context = LoginContext {
+        ip_address: Some("127.0.0.1".parse().unwrap()),
+        ..Default::default()
+    };
+    manager
+        .start_login_flow("test", None, context)
+        .await
+        .unwrap()
+        .unwrap()
+        .flow_id
+}
+
+async fn submit(manager: &AuthManager, flow_id: &str, pairs: &[(&str, &str)]) -> Value {
+    manager
+        .login_flows()
+        .configure(flow_id, input(pairs))
+        .await
+        .unwrap()
+        .to_json()
+}
+
+#[tokio::test]
+async fn unknown_provider_is_none() {
+    let (_c, _k, manager, _u) = setup(&[]).await;
+    assert!(
+        manager
+            .start_login_flow("nope", None, LoginContext::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn without_mfa_the_flow_finishes_after_the_password() {
+    let (_c, _k, manager, _user) = setup(&[]).await;
+    let flow = start(&manager).await;
+    let wrong = submit(
+        &manager,
+        &flow,
+        &[("username", "alice"), ("password", "bad")],
+    )
+    .await;
+    assert_eq!(wrong["type"], "form");
+    assert_eq!(wrong["errors"], json!({"base": "invalid_auth"}));
+    let done = submit(
+        &manager,
+        &flow,
+        &[("username", "alice"), ("password", "secret")],
+    )
+    .await;
+    assert_eq!(done["type"], "create_entry");
+    assert_eq!(done["handler"], json!(["test", null]));
+    assert!(
+        manager.login_flows().context(&flow).is_none(),
+        "a finished flow is gone"
+    );
+}
+
+#[tokio::test]
+async fn single_module_goes_straight_to_the_mfa_step() {
+    let pin = PinModule::new("pin", "PIN", "1234");
+    let (_c, _k, manager, user) = setup(std::slice::from_ref(&pin)).await;
+    manager
+        .enable_user_mfa(&user, "pin", &Map::new())
+        .await
+        .unwrap();
+    let flow = start(&manager).await;
+    let mfa = submit(
+        &manager,
+        &flow,
+        &[("username", "alice"), ("password", "secret")],
+    )
+    .await;
+    assert_eq!(
+        serde_json::to_string(&mfa).unwrap(),
+        format!(
+            r#"{{"type":"form","flow_id":"{flow}","handler":["test",null],"data_schema":[{{"type":"string","name":"pin","required":true}}],"errors":{{}},"description_placeholders":{{"mfa_module_name":"PIN","mfa_module_id":"pin"}},"last_step":null,"preview":null,"step_id":"mfa"}}"#
+        )
+    );
+    let bad = submit(&manager, &flow, &[("pin", "0000")]).await;
+    assert_eq!(bad["errors"], json!({"base": "invalid_code"}));
+    assert_eq!(bad["step_id"], "mfa");
+    let done = submit(&manager, &flow, &[("pin", "1234")]).await;
+    assert_eq!(done["type"], "create_entry");
+    let credentials = manager
+        .credentials_from_flow(&manager_data(&done))
+        .unwrap_or_else(|| panic!("{done}"));
+    assert_eq!(
+        manager.user_by_credentials(&credentials.id).unwrap().id,
+        user
+    );
+}
+
+fn manager_data(response: &Value) -> Value {
+    response["data"].clone()
+}
+
+#[tokio::test]
+async fn two_modules_offer_a_choice() {
+    let a = PinModule::new("pin_a", "PIN A", "1111");
+    let b = PinModule::new("pin_b", "PIN B", "2222");
+    let (_c, _k, manager, user) = setup(&[a, b]).await;
+    manager
+        .enable_user_mfa(&user, "pin_a", &Map::new())
+        .await
+        .unwrap();
+    manager
+        .enable_user_mfa(&user, "pin_b", &Map::new())
+        .await
+        .unwrap();
+    let flow = start(&manager).await;
+    let select = submit(
+        &manager,
+        &flow,
+        &[("username", "alice"), ("password", "secret")],
+    )
+    .await;
+    assert_eq!(select["step_id"], "select_mfa_module");
+    assert_eq!(
+        select["data_schema"],
+        json!([{"type": "select", "options": [["pin_a", "PIN A"], ["pin_b", "PIN B"]], "name": "multi_factor_auth_module", "required": false}])
+    );
+    assert_eq!(select["errors"], json!({}));
+    let error = manager
+        .login_flows()
+        .configure(&flow, input(&[("multi_factor_auth_module", "other")]))
+        .await;
+    assert!(
+        matches!(error, Err(FlowError::InvalidInput(_))),
+        "an unknown option is malformed input"
+    );
+    let mfa = submit(&manager, &flow, &[("multi_factor_auth_module", "pin_b")]).await;
+    assert_eq!(mfa["description_placeholders"]["mfa_module_id"], "pin_b");
+    let done = submit(&manager, &flow, &[("pin", "2222")]).await;
+    assert_eq!(done["type"], "create_entry");
+}
+
+#[tokio::test]
+async fn retries_are_limited() {
+    let pin = PinModule::new("pin", "PIN", "1234");
+    let (_c, _k, manager, user) = setup(&[pin]).await;
+    manager
+        .enable_user_mfa(&user, "pin", &Map::new())
+        .await
+        .unwrap();
+    let flow = start(&manager).await;
+    submit(
+        &manager,
+        &flow,
+        &[("username", "alice"), ("password", "secret")],
+    )
+    .await;
+    assert_eq!(
+        submit(&manager, &flow, &[("pin", "1")]).await["errors"]["base"],
+        "invalid_code"
+    );
+    assert_eq!(
+        submit(&manager, &flow, &[("pin", "2")]).await["errors"]["base"],
+        "invalid_code"
+    );
+    let aborted = submit(&manager, &flow, &[("pin", "3")]).await;
+    assert_eq!(
+        serde_json::to_string(&aborted).unwrap(),
+        format!(
+            r#"{{"type":"abort","flow_id":"{flow}","handler":["test",null],"reason":"too_many_retry","description_placeholders":null}}"#
+        )
+    );
+    assert!(manager.login_flows().context(&flow).is_none());
+}
+
+#[tokio::test]
+async fn the_session_expires_five_minutes_after_the_flow_started() {
+    let pin = PinModule::new("pin", "PIN", "1234");
+    let (_c, clock, manager, user) = setup(&[pin]).await;
+    manager
+        .enable_user_mfa(&user, "pin", &Map::new())
+        .await
+        .unwrap();
+    let flow = start(&manager).await;
+    clock.advance(Duration::minutes(4));
+    submit(
+        &manager,
+        &flow,
+        &[("username", "alice"), ("password", "secret")],
+    )
+    .await;
+    clock.advance(Duration::seconds(61));
+    let aborted = submit(&manager, &flow, &[("pin", "1234")]).await;
+    assert_eq!(aborted["type"], "abort");
+    assert_eq!(aborted["reason"], "login_expired");
+}
+
+#[tokio::test]
+async fn flow_results_carry_no_secret_fields() {
+    let (_c, _k, manager, _user) = setup(&[]).await;
+    let flow = start(&manager).await;
+    let done = submit(
+        &manager,
+        &flow,
+        &[("username", "alice"), ("password", "secret")],
+    )
+    .await;
+    assert!(
+        !done.to_string().contains("secret"),
+        "the password never appears in a flow result: {done}"
+    );
+}

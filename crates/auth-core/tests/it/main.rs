@@ -1,0 +1,11 @@
+//! Integration tests of auth-core against real file storage and Home Assistant's own data.
+
+mod support;
+
+mod codes;
+mod fixtures;
+mod login_flow;
+mod permissions;
+mod storage;
+mod tokens;
+mod users;

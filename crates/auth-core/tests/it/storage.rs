@@ -1,0 +1,257 @@
+//! The file store: HA's envelope and format, atomic durable writes, refusal of unreadable files.
+
+use std::os::unix::fs::PermissionsExt;
+
+use auth_core::{
+    AuthError, AuthManager, FileStorage, SaveOptions, Storage, StorageError, StoredDocument,
+};
+use auth_testkit::TempConfig;
+use serde_json::json;
+
+use crate::support::{NOW, fresh, manager_in};
+
+#[tokio::test]
+async fn save_writes_ha_format_private_and_atomically() {
+    let config = TempConfig::empty();
+    let storage = FileStorage::new(config.storage_dir());
+    let doc = StoredDocument::new(
+        "auth_module.totp",
+        1,
+        1,
+        json!({"users": {"u": "SECRET"}, "name": "Jörg", "n": 1800.0}),
+    );
+    storage
+        .save(&doc, SaveOptions { private: true })
+        .await
+        .unwrap();
+    let path = config.storage_dir().join("auth_module.totp");
+    let bytes = std::fs::read(&path).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    assert_eq!(
+        text,
+        "{\n  \"version\": 1,\n  \"minor_version\": 1,\n  \"key\": \"auth_module.totp\",\n  \"data\": {\n    \"users\": {\n      \"u\": \"SECRET\"\n    },\n    \"name\": \"Jörg\",\n    \"n\": 1800.0\n  }\n}"
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    storage
+        .save(&doc, SaveOptions { private: false })
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    // No temp files are left behind; the previous version is kept as the last good copy.
+    let names: Vec<String> = std::fs::read_dir(config.storage_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
+    assert!(
+        names.contains(&"auth_module.totp.bak".to_owned()),
+        "{names:?}"
+    );
+    assert_eq!(storage.load("auth_module.totp").await.unwrap(), Some(doc));
+}
+
+#[tokio::test]
+async fn load_accepts_ha_variants() {
+    let config = TempConfig::empty();
+    let storage = FileStorage::new(config.storage_dir());
+    let dir = config.storage_dir();
+    std::fs::write(
+        dir.join("a"),
+        "{\"version\":1,\"key\":\"a\",\"data\":{\"x\":1}}\n",
+    )
+    .unwrap();
+    let doc = storage.load("a").await.unwrap().unwrap();
+    assert_eq!(
+        (doc.version, doc.minor_version),
+        (1, 1),
+        "a missing minor_version counts as 1"
+    );
+    std::fs::write(dir.join("b"), "{}").unwrap();
+    assert_eq!(
+        storage.load("b").await.unwrap(),
+        None,
+        "a file holding {{}} is no data"
+    );
+    assert_eq!(storage.load("missing").await.unwrap(), None);
+}
+
+fn corrupt_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    vec![
+        ("zero-filled", vec![0u8; 512], "not valid JSON"),
+        ("truncated", b"{\n  \"version\": 1,\n  \"minor_version\": 1,\n  \"key\": \"auth\",\n  \"data\": {\"users\": [".to_vec(), "not valid JSON"),
+        ("empty file", Vec::new(), "not valid JSON"),
+        ("not an object", b"[1,2]".to_vec(), "not a JSON object"),
+        ("missing data", b"{\"version\": 1, \"key\": \"auth\"}".to_vec(), "'data' is missing"),
+        ("string version", b"{\"version\": \"1\", \"key\": \"auth\", \"data\": {}}".to_vec(), "'version' is not an integer"),
+        (
+            "user missing is_owner",
+            br#"{"version":1,"key":"auth","data":{"users":[{"id":"u1","name":"A","is_active":true,"system_generated":false}]}}"#
+                .to_vec(),
+            "data.users[0].is_owner is missing",
+        ),
+        (
+            "credential of unknown user",
+            br#"{"version":1,"key":"auth","data":{"users":[],"credentials":[{"id":"c","user_id":"nobody","auth_provider_type":"homeassistant","auth_provider_id":null,"data":{}}]}}"#
+                .to_vec(),
+            "data.credentials[0].user_id names unknown user nobody",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn unreadable_auth_file_is_refused_and_kept() {
+    for (what, bytes, expected) in corrupt_cases() {
+        let config = TempConfig::empty();
+        let path = config.storage_dir().join("auth");
+        std::fs::write(&path, &bytes).unwrap();
+        let clock = auth_testkit::clock_at(NOW);
+        let result = AuthManager::builder(config.storage())
+            .clock(clock)
+            .build()
+            .await;
+        let error = result.expect_err(what);
+        let message = error.to_string();
+        assert!(
+            matches!(error, AuthError::Storage(StorageError::Corrupt { .. })),
+            "{what}: {message}"
+        );
+        assert!(
+            message.contains(&path.display().to_string()),
+            "{what}: message names the file: {message}"
+        );
+        assert!(message.contains(expected), "{what}: {message}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "{what}: the file is kept as it was"
+        );
+        let names: Vec<_> = std::fs::read_dir(config.storage_dir()).unwrap().collect();
+        assert_eq!(names.len(), 1, "{what}: nothing else was written");
+    }
+}
+
+#[tokio::test]
+async fn newer_major_version_is_refused() {
+    let config = TempConfig::empty();
+    let path = config.storage_dir().join("auth");
+    std::fs::write(
+        &path,
+        r#"{"version": 2, "minor_version": 1, "key": "auth", "data": {}}"#,
+    )
+    .unwrap();
+    let error = AuthManager::builder(config.storage())
+        .build()
+        .await
+        .expect_err("version 2 is not readable");
+    assert!(
+        error.to_string().contains("unsupported storage version 2"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn restore_backup_brings_back_the_last_good_copy() {
+    let (config, clock, manager) = fresh().await;
+    manager
+        .create_user(Some("First".into()), vec![], false)
+        .await
+        .unwrap();
+    manager
+        .create_user(Some("Second".into()), vec![], false)
+        .await
+        .unwrap();
+    drop(manager);
+    let path = config.storage_dir().join("auth");
+    std::fs::write(&path, vec![0u8; 100]).unwrap();
+    let storage = FileStorage::new(config.storage_dir());
+    storage.restore_backup("auth").unwrap();
+    assert!(
+        config.storage_dir().join("auth.rejected").exists(),
+        "the bad file is kept aside"
+    );
+    let manager = manager_in(&config, &clock).await;
+    let names: Vec<_> = manager.users().into_iter().filter_map(|u| u.name).collect();
+    assert_eq!(names, vec!["First"], "the copy before the last write");
+}
+
+#[tokio::test]
+async fn lock_refuses_a_second_holder() {
+    let config = TempConfig::empty();
+    let storage = FileStorage::new(config.storage_dir());
+    let lock = storage.lock().unwrap();
+    let error = FileStorage::new(config.storage_dir())
+        .lock()
+        .expect_err("second lock refused");
+    assert!(
+        error.to_string().contains("locked by another process"),
+        "{error}"
+    );
+    drop(lock);
+    FileStorage::new(config.storage_dir())
+        .lock()
+        .expect("free again after release");
+}
+
+#[tokio::test]
+async fn acknowledged_changes_are_on_disk_before_returning() {
+    let (config, clock, manager) = fresh().await;
+    let user = manager
+        .create_user(Some("Durable".into()), vec!["system-admin".into()], false)
+        .await
+        .unwrap();
+    let token = manager
+        .create_refresh_token(
+            &user.id,
+            auth_core::NewRefreshToken {
+                client_id: Some("http://x/".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Read the file directly, as a process that restarted after a kill -9 would.
+    let reread = manager_in(&config, &clock).await;
+    assert!(reread.user(&user.id).is_some());
+    assert!(reread.refresh_token_by_value(&token.token).is_some());
+    manager.remove_refresh_token(&token.id).await.unwrap();
+    let reread = manager_in(&config, &clock).await;
+    assert!(reread.refresh_token(&token.id).is_none());
+}
+
+#[tokio::test]
+async fn failed_write_changes_nothing() {
+    // `.storage` is a plain file: every write fails, as on a broken disk.
+    let broken = TempConfig::empty();
+    let storage = std::sync::Arc::new(FileStorage::new(broken.storage_dir()));
+    let clock = auth_testkit::clock_at(NOW);
+    let failing = AuthManager::builder(storage)
+        .clock(clock)
+        .build()
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(broken.storage_dir()).unwrap();
+    std::fs::write(broken.storage_dir(), b"not a directory").unwrap();
+    let error = failing
+        .create_user(Some("Lost".into()), vec![], false)
+        .await
+        .expect_err("write fails");
+    assert!(
+        matches!(error, AuthError::Storage(StorageError::Write { .. })),
+        "{error}"
+    );
+    assert!(error.to_string().contains("cannot write"), "{error}");
+    assert!(
+        failing.users().is_empty(),
+        "a failed create leaves no user behind"
+    );
+    assert_eq!(
+        std::fs::read(broken.storage_dir()).unwrap(),
+        b"not a directory"
+    );
+}
