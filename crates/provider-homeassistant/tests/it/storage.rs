@@ -110,3 +110,64 @@ async fn a_file_appearing_later_is_read_on_first_use() {
     );
     assert!(ha.location().ends_with(KEY));
 }
+
+#[tokio::test]
+async fn a_failed_save_changes_nothing() {
+    let env = crate::common::empty_env().await;
+    let ha = env.ha();
+    ha.add_auth("alice", "pw").await.expect("added");
+    let dir = env.config.storage_dir();
+    let moved = env.config.path().join("storage-moved");
+    // Make every write fail: `.storage` becomes a plain file.
+    std::fs::rename(&dir, &moved).expect("move");
+    std::fs::write(&dir, b"not a directory").expect("block");
+
+    let err = ha.add_auth("bob", "pw").await.expect_err("save fails");
+    assert!(err.to_string().contains(KEY), "{err}");
+    assert!(ha.remove_auth("alice").await.is_err());
+    assert!(ha.change_password("alice", "new").await.is_err());
+
+    std::fs::remove_file(&dir).expect("unblock");
+    std::fs::rename(&moved, &dir).expect("move back");
+    assert_eq!(ha.usernames().await.expect("names"), vec!["alice"]);
+    assert!(ha.validate_login("alice", "pw").await.expect("checked"));
+    assert_eq!(env.stored_users().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_are_all_saved() {
+    let env = crate::common::empty_env().await;
+    let provider = env.provider.clone();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let provider = provider.clone();
+            tokio::spawn(async move {
+                let ha = provider
+                    .as_any()
+                    .downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
+                    .expect("ha");
+                ha.add_auth(&format!("user-{i}"), &format!("pw-{i}")).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("joined").expect("added");
+    }
+    let mut stored: Vec<String> = env
+        .stored_users()
+        .iter()
+        .map(|u| u["username"].as_str().expect("name").to_owned())
+        .collect();
+    stored.sort();
+    let mut expected: Vec<String> = (0..12).map(|i| format!("user-{i}")).collect();
+    expected.sort();
+    assert_eq!(stored, expected);
+    for i in 0..12 {
+        assert!(
+            env.ha()
+                .validate_login(&format!("user-{i}"), &format!("pw-{i}"))
+                .await
+                .expect("checked")
+        );
+    }
+}
