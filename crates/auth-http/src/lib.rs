@@ -1,1 +1,353 @@
-//! Home Assistant's /auth HTTP and websocket API as an axum router.
+//! Home Assistant's `/auth` HTTP API as an axum router, so Home Assistant's own login page and
+//! clients work against hass-auth unchanged (see `spec/http-api.md`).
+//!
+//! ```no_run
+//! # async fn demo(manager: auth_core::AuthManager) -> Result<(), Box<dyn std::error::Error>> {
+//! let http = auth_http::AuthHttp::new(manager, auth_http::HttpOptions::default(), None).await?;
+//! let app = axum::Router::new().merge(http.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8123").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! This is the only crate that knows HTTP and the API's JSON shapes; [`error::ApiError`] is the
+//! one place where errors become responses.
+
+#![forbid(unsafe_code)]
+
+pub mod bans;
+pub mod body;
+pub mod error;
+pub mod indieauth;
+pub mod net;
+pub mod onboarding;
+pub mod options;
+pub mod page;
+pub mod signed;
+mod views;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use auth_core::{AuthManager, RefreshToken, StorageError, User};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub use bans::Bans;
+pub use error::ApiError;
+pub use net::{ClientAddr, LocalAddr};
+pub use onboarding::Onboarding;
+pub use options::HttpOptions;
+
+/// Why the HTTP layer could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A store it needs could not be read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The identity a request was authenticated as.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    /// The user.
+    pub user: User,
+    /// The refresh token behind the access token or signed path.
+    pub refresh_token: Arc<RefreshToken>,
+}
+
+/// Everything the views share. Cheap to clone.
+#[derive(Clone)]
+pub struct AuthHttp {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    manager: AuthManager,
+    options: HttpOptions,
+    bans: Bans,
+    onboarding: Onboarding,
+    signing_secret: String,
+    onboarding_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for AuthHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthHttp")
+            .field("manager", &self.inner.manager)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthHttp {
+    /// The HTTP layer over `manager`; `config_dir` holds `ip_bans.yaml` (no ban file when `None`).
+    pub async fn new(
+        manager: AuthManager,
+        options: HttpOptions,
+        config_dir: Option<PathBuf>,
+    ) -> Result<Self, SetupError> {
+        let owner_exists = manager.owner().is_some();
+        let onboarding = Onboarding::load(manager.store().storage().clone(), owner_exists).await?;
+        let bans = Bans::new(
+            options.ip_ban_enabled,
+            options.login_attempts_threshold,
+            options.ban_duration,
+            options.failed_attempt_half_life,
+            config_dir.map(|d| d.join("ip_bans.yaml")),
+            manager.clock().clone(),
+        );
+        let signing_secret = auth_core::rng::random_hex(manager.rng().as_ref(), 32);
+        Ok(Self {
+            inner: Arc::new(Shared {
+                manager,
+                options,
+                bans,
+                onboarding,
+                signing_secret,
+                onboarding_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The auth manager.
+    pub fn manager(&self) -> &AuthManager {
+        &self.inner.manager
+    }
+
+    /// The HTTP options.
+    pub fn options(&self) -> &HttpOptions {
+        &self.inner.options
+    }
+
+    /// The ban manager.
+    pub fn bans(&self) -> &Bans {
+        &self.inner.bans
+    }
+
+    /// Onboarding progress.
+    pub fn onboarding(&self) -> &Onboarding {
+        &self.inner.onboarding
+    }
+
+    /// Signs `path` for `expires` seconds with refresh token `refresh_token_id` (tokens.md §8.1).
+    pub fn sign_path(&self, path: &str, expires: i64, refresh_token_id: &str) -> String {
+        signed::sign_path(
+            &self.inner.signing_secret,
+            path,
+            expires,
+            refresh_token_id,
+            self.now_unix(),
+        )
+    }
+
+    fn now_unix(&self) -> i64 {
+        self.inner.manager.clock().now().unix_timestamp()
+    }
+
+    /// The router with every route of the API; serve it with connect info (`SocketAddr`).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/auth/providers", get(views::providers))
+            .route("/auth/login_flow", post(views::login_flow_start))
+            .route(
+                "/auth/login_flow/{flow_id}",
+                get(views::login_flow_get)
+                    .post(views::login_flow_step)
+                    .delete(views::login_flow_delete),
+            )
+            .route("/auth/token", post(views::token))
+            .route("/auth/revoke", post(views::revoke))
+            .route("/auth/link_user", post(views::link_user))
+            .route("/auth/authorize", get(page::authorize))
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(views::oauth_metadata),
+            )
+            .route(
+                "/.well-known/oauth-protected-resource",
+                get(views::protected_resource),
+            )
+            .route("/.well-known/change-password", get(views::change_password))
+            .route("/api/", get(views::api_root))
+            .route("/api/onboarding", get(views::onboarding_status))
+            .route("/api/onboarding/users", post(views::onboarding_users))
+            .route(
+                "/api/onboarding/integration",
+                post(views::onboarding_integration),
+            )
+            .fallback(views::not_found)
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                request_pipeline,
+            ))
+            .with_state(self.clone())
+    }
+}
+
+/// Paths whose CORS policy allows every origin.
+const CORS_ALLOW_ALL: [&str; 4] = [
+    "/auth/token",
+    "/auth/revoke",
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/oauth-protected-resource",
+];
+
+/// HA's middleware chain: security filter, forwarded headers, ban, authentication, then security
+/// headers and CORS on the way out.
+async fn request_pipeline(
+    State(http): State<AuthHttp>,
+    mut request: Request<Body>,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let preflight = request.method() == Method::OPTIONS && origin.is_some();
+    let mut response = if net::is_unsafe_request(&path, query.as_deref()) {
+        tracing::warn!(path, "filtered a request with a suspicious path or query");
+        ApiError::Plain(StatusCode::BAD_REQUEST).into_response()
+    } else {
+        match net::resolve_client(
+            &request,
+            http.inner.options.use_x_forwarded_for,
+            &http.inner.options.trusted_proxies,
+        ) {
+            Err(error) => error.into_response(),
+            Ok(client) => {
+                if client.ip.is_some_and(|ip| http.inner.bans.is_banned(ip)) {
+                    ApiError::Plain(StatusCode::FORBIDDEN).into_response()
+                } else {
+                    if let Some(auth) = authenticate(&http, &request, client) {
+                        request.extensions_mut().insert(auth);
+                    }
+                    request.extensions_mut().insert(client);
+                    let url = format!(
+                        "{path}{}",
+                        query
+                            .as_deref()
+                            .map(|q| format!("?{q}"))
+                            .unwrap_or_default()
+                    );
+                    let response = if preflight {
+                        preflight_response()
+                    } else {
+                        next.run(request).await
+                    };
+                    if response.status() == StatusCode::UNAUTHORIZED && http.inner.bans.enabled() {
+                        http.inner.bans.record_failure(client.ip, &url);
+                    }
+                    response
+                }
+            }
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::SERVER, HeaderValue::from_static(""));
+    if http.inner.options.use_x_frame_options {
+        headers.insert(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        );
+    }
+    if let Some(origin) = origin {
+        let allowed = CORS_ALLOW_ALL.contains(&path.as_str())
+            || origin.to_str().is_ok_and(|o| {
+                http.inner
+                    .options
+                    .cors_allowed_origins
+                    .iter()
+                    .any(|a| a == o)
+            });
+        if allowed {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+            if preflight {
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_static(
+                        "Origin, Accept, X-Requested-With, Content-Type, Authorization",
+                    ),
+                );
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_METHODS,
+                    HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, OPTIONS"),
+                );
+            }
+        }
+    }
+    response
+}
+
+fn preflight_response() -> Response {
+    (StatusCode::OK, "").into_response()
+}
+
+/// Bearer token first, then (GET/HEAD only) a signed path.
+fn authenticate(
+    http: &AuthHttp,
+    request: &Request<Body>,
+    client: ClientAddr,
+) -> Option<Authenticated> {
+    let manager = &http.inner.manager;
+    if let Some(value) = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some((scheme, token)) = value.split_once(' ')
+        && scheme == "Bearer"
+        && let Some(refresh) = manager.validate_access_token(token)
+        && let Some(user) = manager.user(&refresh.user_id)
+        && manager.user_not_allowed_reason(&user, client.ip).is_none()
+    {
+        return Some(Authenticated {
+            user,
+            refresh_token: refresh,
+        });
+    }
+    if matches!(*request.method(), Method::GET | Method::HEAD)
+        && request.uri().query().is_some_and(|q| q.contains("authSig"))
+    {
+        let query = request.uri().query().unwrap_or_default();
+        let token_id = signed::verify(
+            &http.inner.signing_secret,
+            request.uri().path(),
+            query,
+            http.now_unix(),
+        )?;
+        let refresh = manager.refresh_token(&token_id)?;
+        let user = manager.user(&refresh.user_id)?;
+        if manager.user_not_allowed_reason(&user, client.ip).is_none() {
+            return Some(Authenticated {
+                user,
+                refresh_token: refresh,
+            });
+        }
+    }
+    None
+}
+
+/// `WWW-Authenticate` for 401s, pointing at the protected-resource metadata.
+pub(crate) fn www_authenticate(base: &str) -> (HeaderName, HeaderValue) {
+    let value = format!("Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource\"");
+    (
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("Bearer")),
+    )
+}

@@ -1,0 +1,101 @@
+//! `.storage/onboarding`: which onboarding steps are done (only `user` concerns auth).
+
+use std::sync::Arc;
+
+use auth_core::storage::check_version;
+use auth_core::{SaveOptions, Storage, StorageError, StoredDocument};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+/// Store key.
+pub const STORAGE_KEY: &str = "onboarding";
+/// Major version (HA's current).
+pub const STORAGE_VERSION: u32 = 4;
+/// Every step, in HA's order.
+pub const STEPS: [&str; 4] = ["user", "core_config", "analytics", "integration"];
+
+/// Onboarding progress, persisted in HA's format.
+#[derive(Debug)]
+pub struct Onboarding {
+    storage: Arc<dyn Storage>,
+    done: Mutex<Vec<String>>,
+    save: tokio::sync::Mutex<()>,
+}
+
+impl Onboarding {
+    /// Loads progress; an owner that already exists marks the `user` step done (as HA does).
+    pub async fn load(storage: Arc<dyn Storage>, owner_exists: bool) -> Result<Self, StorageError> {
+        let mut done = Vec::new();
+        if let Some(doc) = storage.load(STORAGE_KEY).await? {
+            if doc.version > STORAGE_VERSION {
+                check_version(storage.as_ref(), &doc, STORAGE_VERSION)?;
+            }
+            let steps = doc
+                .data
+                .get("done")
+                .and_then(Value::as_array)
+                .ok_or_else(|| StorageError::Corrupt {
+                    location: storage.location(STORAGE_KEY),
+                    problem: "data.done is missing or not a list".to_owned(),
+                })?;
+            done = steps
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            // Older major versions lack the steps introduced later; HA appends them as done.
+            if doc.version < 2 && !done.iter().any(|s| s == "integration") {
+                done.push("integration".to_owned());
+            }
+            if doc.version < 3 && !done.iter().any(|s| s == "core_config") {
+                done.push("core_config".to_owned());
+            }
+            if doc.version < 4 && !done.iter().any(|s| s == "analytics") {
+                done.push("analytics".to_owned());
+            }
+        }
+        let this = Self {
+            storage,
+            done: Mutex::new(done),
+            save: tokio::sync::Mutex::new(()),
+        };
+        if owner_exists && !this.is_done("user") {
+            this.mark_done("user").await?;
+        }
+        Ok(this)
+    }
+
+    /// Whether `step` is done.
+    pub fn is_done(&self, step: &str) -> bool {
+        self.done.lock().iter().any(|s| s == step)
+    }
+
+    /// Marks `step` done and saves durably.
+    pub async fn mark_done(&self, step: &str) -> Result<(), StorageError> {
+        let _guard = self.save.lock().await;
+        let snapshot = {
+            let mut done = self.done.lock();
+            if done.iter().any(|s| s == step) {
+                return Ok(());
+            }
+            done.push(step.to_owned());
+            done.clone()
+        };
+        let doc = StoredDocument::new(STORAGE_KEY, STORAGE_VERSION, 1, json!({ "done": snapshot }));
+        if let Err(error) = self.storage.save(&doc, SaveOptions { private: true }).await {
+            self.done.lock().retain(|s| s != step);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// `GET /api/onboarding`'s body.
+    pub fn status(&self) -> Value {
+        Value::Array(
+            STEPS
+                .iter()
+                .map(|step| json!({"step": step, "done": self.is_done(step)}))
+                .collect(),
+        )
+    }
+}
