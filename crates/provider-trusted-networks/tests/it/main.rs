@@ -1,0 +1,9 @@
+//! Integration tests of the `trusted_networks` provider: the provider built through its
+//! registration, a real `AuthManager` over file storage in a temp dir, complete login flows.
+
+use provider_trusted_networks as _;
+
+mod common;
+mod config;
+mod flows;
+mod tokens;
