@@ -79,7 +79,15 @@ impl LoginFlow {
             false => None,
         };
         if let Some(user) = user {
-            let modules = self.manager.enabled_mfa(&user.id).await;
+            // Fail closed: if a module cannot tell whether the user is enrolled (its store is
+            // unreadable), refuse the login rather than skip the second factor.
+            let modules = match self.manager.try_enabled_mfa(&user.id).await {
+                Ok(modules) => modules,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read MFA enrolment; login refused");
+                    return Ok(FlowResult::abort("unknown_error"));
+                }
+            };
             if modules.len() == 1 {
                 let module_id = modules.keys().next().cloned().unwrap_or_default();
                 self.stage = Stage::Mfa {

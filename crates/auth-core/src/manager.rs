@@ -730,6 +730,21 @@ impl AuthManager {
         out
     }
 
+    /// Like [`AuthManager::enabled_mfa`], but a module that cannot tell (e.g. its store cannot be
+    /// read) is an error instead of "not enabled"; the login flow uses this to fail closed.
+    pub async fn try_enabled_mfa(
+        &self,
+        user_id: &str,
+    ) -> Result<IndexMap<String, String>, AuthError> {
+        let mut out = IndexMap::new();
+        for module in self.inner.modules.values() {
+            if module.is_user_setup(user_id).await? {
+                out.insert(module.id().to_owned(), module.name().to_owned());
+            }
+        }
+        Ok(out)
+    }
+
     fn mfa_target(
         &self,
         user_id: &str,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use auth_core::flow_engine::FlowError;
+use auth_core::flow_engine::{FlowError, FlowResult};
 use auth_core::registry::PasswordPolicy;
 use auth_core::{MfaModule, PluginContext};
 use auth_testkit::{TempConfig, clock_at, seeded_rng};
@@ -148,6 +148,14 @@ async fn a_file_that_cannot_be_parsed_is_an_error_naming_it_and_is_kept() {
         assert!(
             matches!(&err, FlowError::Handler(message) if message.contains(&path)),
             "{err}"
+        );
+
+        // Login fails closed: without the file nobody can tell whether alice has totp.
+        let refused = env.login("alice").await;
+        assert!(
+            matches!(&refused.result, FlowResult::Abort { reason, .. } if reason == "unknown_error"),
+            "{:?}",
+            refused.result
         );
 
         assert_eq!(
