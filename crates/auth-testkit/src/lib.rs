@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

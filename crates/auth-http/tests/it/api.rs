@@ -1,0 +1,138 @@
+//! Authenticated routes, signed paths and discovery documents.
+
+use auth_testkit::http::Request;
+use serde_json::json;
+
+use crate::harness::{login, onboarded};
+
+#[tokio::test]
+async fn api_root_requires_a_valid_bearer() {
+    let (server, owner) = onboarded().await;
+    for bad in [
+        Request::get("/api/"),
+        Request::get("/api/").bearer("x.y.z"),
+        Request::get("/api/").header("Authorization", &format!("bearer {owner}")),
+    ] {
+        let response = server.send(bad).await;
+        assert_eq!(
+            (response.status, response.text()),
+            (401, "401: Unauthorized".to_owned())
+        );
+        assert_eq!(
+            response.header("www-authenticate"),
+            Some(
+                format!(
+                    "Bearer resource_metadata=\"http://{}/.well-known/oauth-protected-resource\"",
+                    server.addr
+                )
+                .as_str()
+            )
+        );
+    }
+    assert_eq!(
+        server
+            .send(Request::get("/api/").bearer(&owner))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn signed_paths_grant_one_get() {
+    let (server, _owner) = onboarded().await;
+    let tokens = login(&server, "owner", "owner-pass").await;
+    let refresh = server
+        .manager()
+        .refresh_token_by_value(tokens["refresh_token"].as_str().unwrap())
+        .unwrap();
+    let signed = server.http.sign_path("/api/?a=1&width=3", 30, &refresh.id);
+    assert!(signed.starts_with("/api/?a=1&authSig="), "{signed}");
+    assert_eq!(server.send(Request::get(&signed)).await.status, 200);
+    assert_eq!(
+        server
+            .send(Request::get(&format!("{signed}&width=10")))
+            .await
+            .status,
+        200,
+        "width/height may be re-added"
+    );
+    assert_eq!(
+        server
+            .send(Request::get(&signed.replace("a=1", "a=2")))
+            .await
+            .status,
+        401,
+        "params are signed"
+    );
+    assert_eq!(server.send(Request::post(&signed)).await.status, 405);
+    server
+        .manager()
+        .remove_refresh_token(&refresh.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.send(Request::get(&signed)).await.status,
+        401,
+        "revoked token"
+    );
+}
+
+#[tokio::test]
+async fn discovery_documents() {
+    let (server, _owner) = onboarded().await;
+    let base = format!("http://{}", server.addr);
+    let metadata = server
+        .send(Request::get("/.well-known/oauth-authorization-server"))
+        .await
+        .json();
+    assert_eq!(
+        metadata,
+        json!({
+            "authorization_endpoint": format!("{base}/auth/authorize"),
+            "token_endpoint": format!("{base}/auth/token"),
+            "revocation_endpoint": format!("{base}/auth/revoke"),
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "revocation_endpoint_auth_methods_supported": ["none"],
+            "client_id_metadata_document_supported": true,
+            "code_challenge_methods_supported": ["S256"],
+            "response_types_supported": ["code"],
+            "service_documentation": "https://contributors.home-assistant.io/core/internals/auth-api/",
+            "issuer": base,
+        })
+    );
+    let resource = server
+        .send(Request::get("/.well-known/oauth-protected-resource"))
+        .await
+        .json();
+    assert_eq!(resource["authorization_servers"], json!([base]));
+    let change = server
+        .send(Request::get("/.well-known/change-password"))
+        .await;
+    assert_eq!(
+        (change.status, change.header("location")),
+        (302, Some("/profile"))
+    );
+    let page = server
+        .send(Request::get("/auth/authorize?client_id=x&redirect_uri=y"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text().contains("/auth/login_flow"));
+    let cors = server
+        .send(
+            Request::post("/auth/token")
+                .header("Origin", "https://app.example")
+                .form(&[("grant_type", "x")]),
+        )
+        .await;
+    assert_eq!(
+        cors.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+}

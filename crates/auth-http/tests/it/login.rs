@@ -1,0 +1,276 @@
+//! The login flow over HTTP: exact JSON, errors, pins, limits.
+
+use auth_testkit::http::Request;
+use serde_json::json;
+
+use crate::harness::{Setup, onboarded, start, start_flow, step};
+
+#[tokio::test]
+async fn homeassistant_flow_forms_match_ha() {
+    let (server, _owner) = onboarded().await;
+    let flow = start_flow(&server, json!(["homeassistant", null])).await;
+    assert_eq!(flow.status, 200);
+    let body = flow.json();
+    let flow_id = body["flow_id"].as_str().unwrap().to_owned();
+    assert_eq!(flow_id.len(), 32);
+    assert_eq!(
+        flow.text(),
+        format!(
+            r#"{{"type":"form","flow_id":"{flow_id}","handler":["homeassistant",null],"data_schema":[{{"type":"string","name":"username","required":true}},{{"type":"string","name":"password","required":true}}],"errors":{{}},"description_placeholders":null,"last_step":null,"preview":null,"step_id":"init"}}"#
+        )
+    );
+    let wrong = step(
+        &server,
+        &flow_id,
+        json!({"username": "owner", "password": "nope"}),
+    )
+    .await;
+    assert_eq!(wrong.status, 200);
+    assert_eq!(wrong.json()["errors"], json!({"base": "invalid_auth"}));
+    let done = step(
+        &server,
+        &flow_id,
+        json!({"username": " OWNER ", "password": "owner-pass"}),
+    )
+    .await;
+    let done_json = done.json();
+    let code = done_json["result"].as_str().unwrap();
+    assert_eq!(
+        done.text(),
+        format!(
+            r#"{{"type":"create_entry","flow_id":"{flow_id}","handler":["homeassistant",null],"description":null,"description_placeholders":null,"result":"{code}"}}"#
+        )
+    );
+    // The flow is consumed.
+    let gone = step(
+        &server,
+        &flow_id,
+        json!({"username": "owner", "password": "owner-pass"}),
+    )
+    .await;
+    assert_eq!(
+        (gone.status, gone.text()),
+        (404, r#"{"message":"Invalid flow specified"}"#.to_owned())
+    );
+}
+
+#[tokio::test]
+async fn start_errors() {
+    let (server, _owner) = onboarded().await;
+    let send = |body: serde_json::Value| server.send(Request::post("/auth/login_flow").json(&body));
+    let redirect = server.redirect_uri();
+    let client = server.client_id();
+    let cases = [
+        (
+            json!({"client_id": "ftp://x/", "handler": ["homeassistant", null], "redirect_uri": redirect}),
+            400,
+            r#"{"message":"Invalid client id"}"#,
+        ),
+        (
+            json!({"client_id": "http://8.8.8.8/", "handler": ["homeassistant", null], "redirect_uri": redirect}),
+            400,
+            r#"{"message":"Invalid client id"}"#,
+        ),
+        (
+            json!({"client_id": client, "handler": ["nope", null], "redirect_uri": redirect}),
+            404,
+            r#"{"message":"Invalid handler specified"}"#,
+        ),
+        (
+            json!({"client_id": client, "handler": ["homeassistant", null], "redirect_uri": redirect, "response_type": "token"}),
+            400,
+            r#"{"message":"Response type not supported"}"#,
+        ),
+        (
+            json!({"client_id": client, "handler": ["homeassistant", null], "redirect_uri": redirect, "code_challenge_method": "S256"}),
+            400,
+            r#"{"message":"code_challenge required when code_challenge_method is provided"}"#,
+        ),
+        (
+            json!({"client_id": client, "handler": ["homeassistant", null], "redirect_uri": redirect, "code_challenge": "a".repeat(43)}),
+            400,
+            r#"{"message":"Transform algorithm not supported"}"#,
+        ),
+    ];
+    for (body, status, text) in cases {
+        let response = send(body.clone()).await;
+        assert_eq!(
+            (response.status, response.text()),
+            (status, text.to_owned()),
+            "{body}"
+        );
+    }
+    for body in [
+        json!({"client_id": client, "handler": ["homeassistant", null]}),
+        json!({"client_id": client, "handler": ["homeassistant"], "redirect_uri": redirect}),
+        json!({"client_id": client, "handler": "homeassistant", "redirect_uri": redirect}),
+        json!({"client_id": client, "handler": ["homeassistant", null], "redirect_uri": redirect, "extra": 1}),
+        json!({"client_id": 5, "handler": ["homeassistant", null], "redirect_uri": redirect}),
+    ] {
+        let response = send(body.clone()).await;
+        assert_eq!(response.status, 400, "{body}");
+        assert!(
+            response.json()["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Message format incorrect: "),
+            "{}",
+            response.text()
+        );
+    }
+    let get = server.send(Request::get("/auth/login_flow")).await;
+    assert_eq!(get.status, 405);
+}
+
+#[tokio::test]
+async fn step_errors_and_ip_pinning() {
+    let (server, _owner) = onboarded().await;
+    let flow_id = start_flow(&server, json!(["homeassistant", null]))
+        .await
+        .json()["flow_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/auth/login_flow/{flow_id}");
+    let malformed = step(
+        &server,
+        &flow_id,
+        json!({"username": "owner", "password": 5}),
+    )
+    .await;
+    assert_eq!(
+        (malformed.status, malformed.text()),
+        (400, r#"{"message":"User input malformed"}"#.to_owned())
+    );
+    let extra = step(
+        &server,
+        &flow_id,
+        json!({"username": "owner", "password": "x", "x": 1}),
+    )
+    .await;
+    assert_eq!(extra.status, 400);
+    let no_client = server
+        .send(Request::post(&path).json(&json!({"username": "owner"})))
+        .await;
+    assert_eq!(no_client.status, 400);
+    let other_ip = server
+        .send(
+            Request::post(&path)
+                .from_ip("127.0.0.2")
+                .json(&json!({"client_id": server.client_id(), "username": "owner", "password": "owner-pass"})),
+        )
+        .await;
+    assert_eq!(
+        (other_ip.status, other_ip.text()),
+        (400, r#"{"message":"IP address changed"}"#.to_owned())
+    );
+    // GET returns the current step; DELETE aborts.
+    let current = server.send(Request::get(&path)).await;
+    assert_eq!(current.json()["step_id"], "init");
+    let deleted = server.send(Request::new("DELETE", &path)).await;
+    assert_eq!(
+        (deleted.status, deleted.text()),
+        (200, r#"{"message":"Flow aborted"}"#.to_owned())
+    );
+    let again = server.send(Request::new("DELETE", &path)).await;
+    assert_eq!(
+        (again.status, again.text()),
+        (404, r#"{"message":"Invalid flow specified"}"#.to_owned())
+    );
+}
+
+#[tokio::test]
+async fn redirect_uri_is_checked_when_the_flow_finishes() {
+    let (server, _owner) = onboarded().await;
+    let flow = server
+        .send(Request::post("/auth/login_flow").json(&json!({
+            "client_id": server.client_id(), "handler": ["homeassistant", null],
+            "redirect_uri": "http://evil.example/callback"
+        })))
+        .await;
+    assert_eq!(flow.status, 200, "checked only at the end");
+    let flow_id = flow.json()["flow_id"].as_str().unwrap().to_owned();
+    let done = step(
+        &server,
+        &flow_id,
+        json!({"username": "owner", "password": "owner-pass"}),
+    )
+    .await;
+    assert_eq!(
+        (done.status, done.text()),
+        (403, r#"{"message":"Invalid redirect URI"}"#.to_owned())
+    );
+}
+
+#[tokio::test]
+async fn insecure_example_and_blocked_users() {
+    let (server, _owner) = onboarded().await;
+    let flow = start_flow(&server, json!(["insecure_example", null]))
+        .await
+        .json();
+    assert_eq!(flow["errors"], json!(null));
+    let done = step(
+        &server,
+        flow["flow_id"].as_str().unwrap(),
+        json!({"username": "demo", "password": "demo-pass"}),
+    )
+    .await
+    .json();
+    let tokens = crate::harness::exchange(&server, done["result"].as_str().unwrap()).await;
+    assert_eq!(tokens["ha_auth_provider"], "insecure_example");
+    let user = server
+        .manager()
+        .users()
+        .into_iter()
+        .find(|u| u.name.as_deref() == Some("Demo"))
+        .unwrap();
+    assert!(!user.is_owner);
+    server.manager().deactivate_user(&user.id).await.unwrap();
+    let flow = start_flow(&server, json!(["insecure_example", null]))
+        .await
+        .json();
+    let blocked = step(
+        &server,
+        flow["flow_id"].as_str().unwrap(),
+        json!({"username": "demo", "password": "demo-pass"}),
+    )
+    .await;
+    assert_eq!(
+        (blocked.status, blocked.text()),
+        (
+            403,
+            r#"{"message":"Login blocked: User is not active"}"#.to_owned()
+        )
+    );
+}
+
+#[tokio::test]
+async fn security_filter_headers_and_body_limit() {
+    let server = start(Setup::default()).await;
+    for path in [
+        "/auth/providers?x=../../etc/passwd",
+        "/auth/providers?q=%3Cscript%3Ealert(1)%3C/script%3E",
+        "/a?v=/.//x",
+        "/proc/self/environ",
+    ] {
+        let response = server.send(Request::get(path)).await;
+        assert_eq!(response.status, 400, "{path}");
+    }
+    let response = server.send(Request::get("/auth/providers")).await;
+    assert_eq!(response.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(response.header("x-frame-options"), Some("SAMEORIGIN"));
+    let huge = server
+        .send(Request::post("/auth/login_flow").body(vec![b'x'; 70_000]))
+        .await;
+    assert_eq!(huge.status, 413);
+    assert_eq!(
+        huge.text(),
+        "Maximum request body size 65536 exceeded, actual body size 70000"
+    );
+    let unknown = server.send(Request::get("/nope")).await;
+    assert_eq!(
+        (unknown.status, unknown.text()),
+        (404, "404: Not Found".to_owned())
+    );
+}

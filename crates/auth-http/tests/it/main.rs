@@ -1,0 +1,13 @@
+//! auth-http against a real server on 127.0.0.1, real file storage and HA's fixtures.
+
+use mfa_totp as _;
+use provider_homeassistant as _;
+use provider_insecure_example as _;
+
+mod harness;
+
+mod api;
+mod fixtures;
+mod login;
+mod onboarding;
+mod token;
