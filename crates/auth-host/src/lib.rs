@@ -1,1 +1,72 @@
-//! Builds an AuthManager from Home Assistant's configuration.yaml; one cargo feature per plugin.
+#![deny(unused_crate_dependencies)]
+//! Builds hass-auth's [`AuthManager`](auth_core::AuthManager) from Home Assistant's
+//! `configuration.yaml`; every provider and MFA module crate is a cargo feature (all on by
+//! default).
+//!
+//! ```yaml
+//! homeassistant:
+//!   auth_providers:                 # absent: [{type: homeassistant}]
+//!     - type: homeassistant
+//!     - type: trusted_networks
+//!       trusted_networks: [192.168.0.0/24]
+//!     - type: legacy_api_password
+//!       api_password: !secret api_password      # from secrets.yaml next to this file
+//!   auth_mfa_modules:               # absent: [{type: totp, id: totp, name: Authenticator app}]
+//!     - type: totp
+//! http:
+//!   server_port: !env_var HASS_AUTH_PORT 8123
+//!   use_x_forwarded_for: true
+//!   trusted_proxies: [172.30.33.0/24]
+//! automation: !include automations.yaml           # other sections are ignored, never read
+//! ```
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), auth_host::HostError> {
+//! // Reads /config/configuration.yaml, locks /config/.storage, starts the manager.
+//! let host = auth_host::Host::from_config_dir("/config").await?;
+//! println!("{} providers", host.manager().auth_providers().len());
+//! # Ok(()) }
+//! ```
+//!
+//! Or step by step: [`load_config`] (or [`ConfigLoader`]) gives a checked [`HostConfig`];
+//! [`auth_manager_from_config`] builds the manager over any [`Storage`](auth_core::Storage).
+//!
+//! # How the YAML is read
+//!
+//! The text is parsed into a tree that keeps every tag and every node's line and column. Tags
+//! are resolved only in the sections hass-auth reads (`homeassistant: auth_providers /
+//! auth_mfa_modules`, `http:`): `!secret name` (from `secrets.yaml` in the file's folder, then its
+//! parents up to the configuration directory), `!env_var NAME [default]`, `!include file`
+//! (relative to the including file; cycles are errors). Any other tag there is an error: a tag is
+//! never dropped, so `api_password: !secret pw` is the secret's value or an error, never "pw".
+//! Plain scalars are typed as Home Assistant's YAML 1.1 loader does (`on` is `true`, `0755` is
+//! 493). Each entry's own keys are then handed to its plugin (`deny_unknown_fields` structs),
+//! once at load time against a scratch in-memory store so that every mistake is reported with
+//! `file:line:column` and key path, and again when the manager is built.
+//!
+//! # Differences from Home Assistant
+//!
+//! * `type: insecure_example` (and any plugin registered `testing_only`) is accepted with a loud
+//!   warning instead of being refused ("... is for testing only.").
+//! * Duplicate keys in the sections hass-auth reads are errors (PyYAML keeps the last one).
+//! * The `http:` settings are read from YAML (Home Assistant 2026.8 moved them to `.storage/http`);
+//!   `http: frontend_dir` is hass-auth's own key; `ssl_*` keys are ignored with a warning.
+
+mod config;
+mod error;
+mod host;
+mod http;
+mod plugins;
+mod resolve;
+mod schema;
+mod yaml;
+
+pub use config::{ConfigLoader, HostConfig, PluginEntry, load_config, parse_config};
+pub use error::{ConfigError, HostError, Location};
+pub use host::{Host, HostOptions, auth_manager_from_config};
+pub use http::{DEFAULT_CORS_ORIGIN, DEFAULT_PORT, HttpSettings, NO_LOGIN_ATTEMPT_THRESHOLD};
+pub use plugins::{BUILTIN_PLUGINS, BuiltinPlugin, PluginRole};
+pub use schema::{config_schema, config_schema_filtered};
+
+#[cfg(test)]
+mod tests;

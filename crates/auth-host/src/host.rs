@@ -1,0 +1,157 @@
+//! From a checked [`HostConfig`] to a running [`AuthManager`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use auth_core::registry::{
+    PasswordPolicy, PluginConfigError, PluginContext, find_mfa_module, find_provider,
+};
+use auth_core::storage::StorageLock;
+use auth_core::{
+    AuthManager, FileStorage, ManagerLimits, OsRng, SharedClock, SharedRng, Storage, SystemClock,
+};
+
+use crate::config::{ConfigLoader, HostConfig, PluginEntry};
+use crate::error::HostError;
+
+/// What a host chooses besides the configuration file.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// Time source (default: the system clock).
+    pub clock: SharedClock,
+    /// Random source (default: the OS generator).
+    pub rng: SharedRng,
+    /// Hashing parameters for new passwords (default: OWASP's argon2id minimum).
+    pub password_policy: PasswordPolicy,
+    /// Bounds of the manager's in-memory tables.
+    pub limits: ManagerLimits,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            rng: Arc::new(OsRng),
+            password_policy: PasswordPolicy::default(),
+            limits: ManagerLimits::default(),
+        }
+    }
+}
+
+fn unknown_type(entry: &PluginEntry, noun: &str) -> HostError {
+    entry
+        .plugin_error(&PluginConfigError(format!(
+            "unknown {noun} type '{}': not compiled into this build",
+            entry.kind
+        )))
+        .into()
+}
+
+/// Builds every configured provider and MFA module through its registration (with the
+/// `http: trusted_proxies` in its context) and starts an [`AuthManager`] over `storage`.
+pub async fn auth_manager_from_config(
+    config: &HostConfig,
+    storage: Arc<dyn Storage>,
+    options: HostOptions,
+) -> Result<AuthManager, HostError> {
+    let context = PluginContext {
+        storage: storage.clone(),
+        clock: options.clock.clone(),
+        rng: options.rng.clone(),
+        password_policy: options.password_policy.clone(),
+        trusted_proxies: config.http.trusted_proxies.clone(),
+    };
+    let mut builder = AuthManager::builder(storage)
+        .clock(options.clock)
+        .rng(options.rng)
+        .limits(options.limits);
+    for entry in &config.providers {
+        let registration =
+            find_provider(&entry.kind).ok_or_else(|| unknown_type(entry, "auth provider"))?;
+        if registration.testing_only {
+            tracing::warn!(
+                provider = entry.kind.as_str(),
+                location = entry.location.as_str(),
+                "INSECURE: the {} auth provider is for testing only; anyone who can read the configuration can log in",
+                entry.kind
+            );
+        }
+        let provider = (registration.build)(entry.spec.clone(), &context)
+            .map_err(|e| HostError::Config(entry.plugin_error(&e)))?;
+        builder = builder.provider(provider);
+    }
+    for entry in &config.mfa_modules {
+        let registration =
+            find_mfa_module(&entry.kind).ok_or_else(|| unknown_type(entry, "mfa module"))?;
+        if registration.testing_only {
+            tracing::warn!(
+                module = entry.kind.as_str(),
+                location = entry.location.as_str(),
+                "INSECURE: the {} mfa module is for testing only; its codes are in the configuration",
+                entry.kind
+            );
+        }
+        let module = (registration.build)(entry.spec.clone(), &context)
+            .map_err(|e| HostError::Config(entry.plugin_error(&e)))?;
+        builder = builder.mfa_module(module);
+    }
+    Ok(builder.build().await?)
+}
+
+/// A configuration directory opened for serving: its `configuration.yaml`, a lock on its
+/// `.storage`, and the [`AuthManager`] over it.
+#[derive(Debug)]
+pub struct Host {
+    config_dir: PathBuf,
+    config: HostConfig,
+    storage: Arc<FileStorage>,
+    manager: AuthManager,
+    _lock: StorageLock,
+}
+
+impl Host {
+    /// Opens `dir` (reads `dir/configuration.yaml`, locks `dir/.storage`) with default options.
+    pub async fn from_config_dir(dir: impl AsRef<Path>) -> Result<Self, HostError> {
+        Self::from_config_dir_with(dir, HostOptions::default(), &ConfigLoader::new()).await
+    }
+
+    /// Opens `dir` with the given options and configuration loader.
+    pub async fn from_config_dir_with(
+        dir: impl AsRef<Path>,
+        options: HostOptions,
+        loader: &ConfigLoader,
+    ) -> Result<Self, HostError> {
+        let config_dir = dir.as_ref().to_owned();
+        let config = loader.load(&config_dir.join("configuration.yaml"))?;
+        let storage = Arc::new(FileStorage::new(config_dir.join(".storage")));
+        let lock = storage.lock()?;
+        let manager = auth_manager_from_config(&config, storage.clone(), options).await?;
+        Ok(Self {
+            config_dir,
+            config,
+            storage,
+            manager,
+            _lock: lock,
+        })
+    }
+
+    /// The configuration directory.
+    pub fn config_dir(&self) -> &Path {
+        &self.config_dir
+    }
+
+    /// The checked configuration.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// The `.storage` directory store.
+    pub fn storage(&self) -> &Arc<FileStorage> {
+        &self.storage
+    }
+
+    /// The auth manager.
+    pub fn manager(&self) -> &AuthManager {
+        &self.manager
+    }
+}
