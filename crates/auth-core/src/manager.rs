@@ -161,14 +161,19 @@ impl AuthManagerBuilder {
         let init = providers
             .values()
             .map(|p| async move { (p.provider_type().to_owned(), p.initialize().await) });
+        // Unlike HA, a plugin that cannot load its data stops the start: its store may be
+        // unreadable, and treating it as empty would let users in without their second factor
+        // or lose their passwords on the next save.
         for (kind, result) in futures_join_all(init).await {
             if let Err(error) = result {
-                tracing::error!(provider = kind, %error, "auth provider failed to initialise; it stays configured");
+                tracing::error!(provider = kind, %error, "auth provider failed to initialise");
+                return Err(AuthError::Provider(error));
             }
         }
         for module in modules.values() {
             if let Err(error) = module.initialize().await {
-                tracing::error!(module = module.id(), %error, "MFA module failed to initialise; it stays configured");
+                tracing::error!(module = module.id(), %error, "MFA module failed to initialise");
+                return Err(AuthError::Mfa(error));
             }
         }
         let rng = self.rng.clone();

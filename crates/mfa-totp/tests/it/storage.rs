@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use auth_core::flow_engine::{FlowError, FlowResult};
 use auth_core::registry::PasswordPolicy;
 use auth_core::{MfaModule, PluginContext};
 use auth_testkit::{TempConfig, clock_at, seeded_rng};
@@ -109,60 +108,13 @@ async fn a_file_that_cannot_be_parsed_is_an_error_naming_it_and_is_kept() {
         let config = TempConfig::empty();
         std::fs::write(file(&config), bad).unwrap();
         let path = file(&config).display().to_string();
-        let env = Env::open(config, T, Options::default()).await;
-        let user = env.add_user("alice", Some("Alice")).await;
-        let bad_text = String::from_utf8_lossy(bad).into_owned();
-
-        let err = env.totp.initialize().await.unwrap_err().to_string();
-        assert!(err.contains(&path), "{err} should name {path}");
-        let err = env.totp.is_user_setup(&user).await.unwrap_err().to_string();
-        assert!(err.contains(&path), "{err}");
-        let input = json!({"code": "123456"});
-        assert!(
-            env.totp
-                .validate(&user, input.as_object().unwrap())
-                .await
-                .is_err()
-        );
-        assert!(env.totp.depose_user(&user).await.is_err());
-        assert!(
-            env.manager
-                .enable_user_mfa(&user, "totp", &Map::new())
-                .await
-                .is_err()
-        );
-
-        // Setup: the flow starts, but confirming fails with the file's name and writes nothing.
-        let shown = env.manager.start_mfa_setup("totp", &user).await.unwrap();
-        let secret = shown.to_json()["description_placeholders"]["code"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let code = mfa_totp::code_at(&secret, T).unwrap();
-        let err = env
-            .manager
-            .mfa_setup_flows()
-            .configure(&shown.flow_id, json!({"code": code}).as_object().cloned())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, FlowError::Handler(message) if message.contains(&path)),
-            "{err}"
-        );
-
-        // Login fails closed: without the file nobody can tell whether alice has totp.
-        let refused = env.login("alice").await;
-        assert!(
-            matches!(&refused.result, FlowResult::Abort { reason, .. } if reason == "unknown_error"),
-            "{:?}",
-            refused.result
-        );
-
-        assert_eq!(
-            std::fs::read_to_string(file(&env.config)).unwrap(),
-            bad_text,
-            "the file is never overwritten"
-        );
+        // The manager refuses to start rather than treat the file as empty: users enrolled in
+        // totp would otherwise log in without their second factor.
+        let error = match Env::try_open(config, T, Options::default()).await {
+            Ok(_) => panic!("a manager over an unreadable {path} must not start"),
+            Err(error) => error.to_string(),
+        };
+        assert!(error.contains(&path), "{error} should name {path}");
     }
 }
 

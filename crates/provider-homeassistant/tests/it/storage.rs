@@ -1,9 +1,8 @@
 //! The provider file: HA's format on write, and unreadable files refused without damage.
 
-use auth_core::flow_engine::FlowError;
 use serde_json::json;
 
-use crate::common::{build, env, input};
+use crate::common::{build, env};
 
 const KEY: &str = "auth_provider.homeassistant";
 
@@ -25,27 +24,16 @@ async fn corrupt_file_is_an_error_naming_it_and_stays_untouched() {
             "{err}"
         );
 
-        // The manager still starts (the provider stays configured), but logins fail loudly.
-        let manager = auth_core::AuthManager::builder(config.storage())
+        // The manager refuses to start over an unreadable provider file, naming it.
+        let refused = auth_core::AuthManager::builder(config.storage())
             .provider(provider.clone())
             .build()
             .await
-            .expect("manager builds");
-        let first = manager
-            .start_login_flow("homeassistant", None, crate::common::context())
-            .await
-            .expect("starts")
-            .expect("known");
-        match manager
-            .login_flows()
-            .configure(&first.flow_id, Some(input("a", "b")))
-            .await
-        {
-            Err(FlowError::Handler(message)) => {
-                assert!(message.contains(&path.display().to_string()), "{message}")
-            }
-            other => panic!("expected a handler error, got {other:?}"),
-        }
+            .expect_err("refused");
+        assert!(
+            refused.to_string().contains(&path.display().to_string()),
+            "{refused}"
+        );
 
         let ha = provider
             .as_any()
