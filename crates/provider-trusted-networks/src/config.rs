@@ -248,6 +248,7 @@ fn networks_schema(_: &mut SchemaGenerator) -> Schema {
         "anyOf": [
             network_string_schema(),
             {"type": "array", "items": network_string_schema()},
+            {"type": "null", "description": "No networks: the provider is never offered"},
         ]
     })
 }

@@ -1,0 +1,382 @@
+//! The provider: running the program, remembering metadata, the login flow and credentials.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::io;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use auth_core::flow_engine::{Field, FlowResult, Schema};
+use auth_core::{
+    AuthAccess, AuthProvider, Credentials, LoginContext, ProviderError, ProviderLoginFlow, UserMeta,
+};
+use parking_lot::Mutex;
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use crate::config::Config;
+use crate::meta::{Meta, is_python_whitespace, parse_meta};
+use crate::{DEFAULT_NAME, PROVIDER_TYPE};
+
+/// At most this much of the program's standard output (and of its standard error) is kept;
+/// the rest is read and dropped, so a chatty program can neither block nor exhaust memory.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// Why the program did not confirm a login. Every variant means "invalid credentials" to the
+/// login flow; the difference only matters for logs and tests.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The program could not be started (missing, not executable, permission denied, or a
+    /// username/password containing a NUL byte).
+    #[error("cannot run {command}: {source}")]
+    Spawn {
+        /// The configured program.
+        command: String,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// The program ended unsuccessfully (exit code ≠ 0 or killed by a signal).
+    #[error("{command} ended with {status}")]
+    Exit {
+        /// The configured program.
+        command: String,
+        /// How it ended.
+        status: ExitStatus,
+    },
+    /// The program ran longer than `timeout` and was killed.
+    #[error("{command} did not finish within {timeout:?} and was killed")]
+    TimedOut {
+        /// The configured program.
+        command: String,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// Waiting for the program or reading its output failed.
+    #[error("running {command} failed: {source}")]
+    Io {
+        /// The configured program.
+        command: String,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+}
+
+/// The `command_line` auth provider: an external program decides whether a username and
+/// password are valid.
+#[derive(Clone)]
+pub struct CommandLineProvider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: Option<String>,
+    name: String,
+    config: Config,
+    /// Metadata of the last successful login per username (only with `meta: true`).
+    meta: Mutex<HashMap<String, Meta>>,
+}
+
+impl std::fmt::Debug for CommandLineProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandLineProvider")
+            .field("id", &self.inner.id)
+            .field("name", &self.inner.name)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What was read from one pipe.
+#[derive(Default)]
+struct Captured {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+async fn read_bounded(pipe: Option<impl AsyncRead + Unpin>) -> io::Result<Captured> {
+    let mut captured = Captured::default();
+    let Some(mut pipe) = pipe else {
+        return Ok(captured);
+    };
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = pipe.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(captured);
+        }
+        let room = MAX_OUTPUT_BYTES - captured.bytes.len();
+        if n > room {
+            captured.truncated = true;
+        }
+        captured.bytes.extend_from_slice(&chunk[..n.min(room)]);
+    }
+}
+
+impl CommandLineProvider {
+    /// A provider for `config`; `name` defaults to `Command Line Authentication`.
+    pub fn new(config: Config, id: Option<String>, name: Option<String>) -> Self {
+        if !std::path::Path::new(&config.command).is_absolute() {
+            tracing::warn!(
+                command = config.command,
+                "command_line auth: the command is not an absolute path; it runs without PATH"
+            );
+        }
+        Self {
+            inner: Arc::new(Inner {
+                id,
+                name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                config,
+                meta: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Runs the program for `username` and `password` (taken as given, not stripped); `Ok` when
+    /// it exits with code 0. With `meta: true` its output's metadata is remembered for
+    /// `username`, replacing what an earlier login printed.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError`] for every refusal (logged here, without the password).
+    pub async fn validate_login(&self, username: &str, password: &str) -> Result<(), CommandError> {
+        self.inner.validate_login(username, password).await
+    }
+
+    /// The metadata remembered for `username`, if a login with `meta: true` succeeded.
+    pub fn meta_for(&self, username: &str) -> Option<Meta> {
+        self.inner.meta.lock().get(username).cloned()
+    }
+}
+
+impl Inner {
+    async fn validate_login(&self, username: &str, password: &str) -> Result<(), CommandError> {
+        let result = self.run(username, password).await;
+        match &result {
+            Ok(_) => {}
+            Err(error @ CommandError::Exit { .. }) => {
+                tracing::warn!(username, %error, "command_line auth: login refused");
+            }
+            Err(error) => {
+                tracing::error!(username, %error, "command_line auth: login refused");
+            }
+        }
+        let stdout = result?;
+        if self.config.meta {
+            let meta = parse_meta(&stdout);
+            self.meta.lock().insert(username.to_owned(), meta);
+        }
+        Ok(())
+    }
+
+    /// Runs the program; returns its (bounded) standard output when it succeeded.
+    async fn run(&self, username: &str, password: &str) -> Result<Vec<u8>, CommandError> {
+        let config = &self.config;
+        let command_name = || config.command.clone();
+        let mut command = Command::new(&config.command);
+        command
+            .args(&config.args)
+            .env_clear()
+            .env("username", username)
+            .env("password", password)
+            .stdin(Stdio::null())
+            .stdout(if config.meta {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|source| CommandError::Spawn {
+            command: command_name(),
+            source,
+        })?;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let finished = tokio::time::timeout(config.timeout, async {
+            tokio::join!(child.wait(), read_bounded(stdout), read_bounded(stderr))
+        })
+        .await;
+        let Ok((status, stdout, stderr)) = finished else {
+            // Only the program itself is killed; processes it started may live on.
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Err(CommandError::TimedOut {
+                command: command_name(),
+                timeout: config.timeout,
+            });
+        };
+        let io_error = |source| CommandError::Io {
+            command: command_name(),
+            source,
+        };
+        let status = status.map_err(io_error)?;
+        match stderr {
+            Ok(stderr) if !stderr.bytes.is_empty() => {
+                let text = String::from_utf8_lossy(&stderr.bytes);
+                let text = if password.is_empty() {
+                    text.into_owned()
+                } else {
+                    text.replace(password, "<password>")
+                };
+                tracing::debug!(
+                    command = config.command,
+                    username,
+                    truncated = stderr.truncated,
+                    stderr = text,
+                    "command_line auth: program wrote to stderr"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::debug!(%error, "command_line auth: reading stderr failed");
+            }
+        }
+        if !status.success() {
+            return Err(CommandError::Exit {
+                command: command_name(),
+                status,
+            });
+        }
+        let mut stdout = stdout.map_err(io_error)?;
+        if stdout.truncated {
+            // Drop the cut-off last line rather than read half a value.
+            let keep = stdout
+                .bytes
+                .iter()
+                .rposition(|b| matches!(b, b'\n' | b'\r'))
+                .map_or(0, |i| i + 1);
+            stdout.bytes.truncate(keep);
+            tracing::warn!(
+                command = config.command,
+                username,
+                "command_line auth: output longer than {MAX_OUTPUT_BYTES} bytes; the rest is ignored"
+            );
+        }
+        Ok(stdout.bytes)
+    }
+}
+
+/// The `init` form's fields: `username` and `password`, both required strings.
+pub fn login_schema() -> Schema {
+    Schema::new(vec![
+        Field::string("username").required(),
+        Field::string("password").required(),
+    ])
+}
+
+#[async_trait]
+impl AuthProvider for CommandLineProvider {
+    fn provider_type(&self) -> &str {
+        PROVIDER_TYPE
+    }
+
+    fn provider_id(&self) -> Option<&str> {
+        self.inner.id.as_deref()
+    }
+
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn login_flow(
+        &self,
+        _context: &LoginContext,
+        _auth: Arc<dyn AuthAccess>,
+    ) -> Result<Box<dyn ProviderLoginFlow>, ProviderError> {
+        Ok(Box::new(LoginSteps {
+            provider: self.inner.clone(),
+        }))
+    }
+
+    async fn get_or_create_credentials(
+        &self,
+        data: &Map<String, Value>,
+        auth: &dyn AuthAccess,
+    ) -> Result<Credentials, ProviderError> {
+        let username = data
+            .get("username")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProviderError::Failed("login data has no username".to_owned()))?;
+        let provider_id = self.inner.id.as_deref();
+        if let Some(existing) = auth
+            .credentials_of(PROVIDER_TYPE, provider_id)
+            .into_iter()
+            .find(|c| c.data_str("username") == Some(username))
+        {
+            return Ok(existing);
+        }
+        let mut cred_data = Map::new();
+        cred_data.insert("username".to_owned(), Value::String(username.to_owned()));
+        Ok(auth.new_credentials(PROVIDER_TYPE, provider_id, cred_data))
+    }
+
+    async fn user_meta_for_credentials(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<UserMeta, ProviderError> {
+        let meta = credentials
+            .data_str("username")
+            .and_then(|username| self.inner.meta.lock().get(username).cloned())
+            .unwrap_or_default();
+        Ok(UserMeta {
+            is_active: true,
+            local_only: Some(meta.is_local_only()),
+            name: meta.name,
+            group: meta.group,
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// One login flow's provider steps: the username/password form.
+struct LoginSteps {
+    provider: Arc<Inner>,
+}
+
+#[async_trait]
+impl ProviderLoginFlow for LoginSteps {
+    async fn step(
+        &mut self,
+        step_id: &str,
+        input: Option<Map<String, Value>>,
+    ) -> Result<FlowResult, ProviderError> {
+        if step_id != "init" {
+            return Err(ProviderError::Failed(format!("unknown step {step_id}")));
+        }
+        let mut errors = Map::new();
+        if let Some(input) = input {
+            let username = input
+                .get("username")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim_matches(is_python_whitespace);
+            let password = input
+                .get("password")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if self
+                .provider
+                .validate_login(username, password)
+                .await
+                .is_ok()
+            {
+                // The password is dropped; the stripped username goes on.
+                return Ok(FlowResult::create_entry(json!({ "username": username })));
+            }
+            errors.insert("base".to_owned(), Value::String("invalid_auth".to_owned()));
+        }
+        Ok(FlowResult::form("init", Some(login_schema())).with_errors(errors))
+    }
+}
