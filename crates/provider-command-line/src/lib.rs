@@ -45,8 +45,10 @@
 //! # Differences from Home Assistant
 //!
 //! * **Timeout**: `timeout` seconds (default 10); a program still running then is killed (only
-//!   the program itself, not processes it started) and the login refused. Home Assistant waits
-//!   forever, and rejects the `timeout` key.
+//!   the program itself, not processes it started) and the login refused. Like Home Assistant,
+//!   the provider reads the program's output to the end, so a background process that keeps the
+//!   output open also runs into the timeout. Home Assistant waits forever, and rejects the
+//!   `timeout` key.
 //! * **Standard input** is `/dev/null`; Home Assistant lets the program inherit its own (a
 //!   server has no useful standard input to offer).
 //! * **Standard output** is discarded when `meta` is false (Home Assistant lets it through to

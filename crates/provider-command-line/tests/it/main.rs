@@ -6,5 +6,6 @@ use provider_command_line as _;
 
 mod common;
 mod flows;
+mod mfa;
 mod program;
 mod registry;

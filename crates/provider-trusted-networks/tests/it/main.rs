@@ -6,4 +6,5 @@ use provider_trusted_networks as _;
 mod common;
 mod config;
 mod flows;
+mod mfa;
 mod tokens;
