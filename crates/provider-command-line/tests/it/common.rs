@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 /// A fixed "now".
 pub const NOW: i64 = 1_795_303_506;
 
-/// The first of `candidates` that exists (tools are called by absolute path: no PATH).
+/// The absolute path of `name` in `/bin` or `/usr/bin` (scripts get no PATH).
 pub fn tool(name: &str) -> String {
     ["/bin", "/usr/bin"]
         .iter()
