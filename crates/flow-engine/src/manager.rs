@@ -1,0 +1,405 @@
+//! The flow table: starts flows, feeds them validated input, removes finished,
+//! failed, aborted and idle flows.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use crate::result::{FlowResponse, FlowResult};
+use crate::schema::InvalidInput;
+
+/// One multi-step flow: a state machine whose steps are named by `step_id`.
+#[async_trait::async_trait]
+pub trait Flow: Send + 'static {
+    /// Runs step `step_id` with validated input (None on first display / init).
+    async fn step(
+        &mut self,
+        step_id: &str,
+        input: Option<Map<String, Value>>,
+    ) -> Result<FlowResult, FlowError>;
+}
+
+/// Why a flow operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// No flow with this id (never existed, finished, aborted or expired).
+    #[error("unknown flow")]
+    UnknownFlow,
+    /// The flow has no step with this id (returned by flows; the flow is removed).
+    #[error("unknown step: {0}")]
+    UnknownStep(String),
+    /// The submitted input does not match the current step's schema; the flow is unchanged.
+    #[error("invalid user input: {0}")]
+    InvalidInput(#[from] InvalidInput),
+    /// Another request for the same flow is still being processed.
+    #[error("flow request already in progress")]
+    InProgress,
+    /// The manager already holds its maximum number of flows.
+    #[error("too many flows in progress")]
+    TooManyFlows,
+    /// A step failed; the flow is removed.
+    #[error("flow step failed: {0}")]
+    Handler(String),
+}
+
+/// Limits that keep the in-memory flow table bounded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowLimits {
+    /// Most flows alive at once (including flows still running `init`); default 1024.
+    pub max_flows: usize,
+    /// A flow untouched for longer than this is dropped; default 10 minutes.
+    pub idle_timeout: Duration,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        Self {
+            max_flows: 1024,
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Makes flow ids; should return 32 lowercase hex characters from 128 random bits.
+pub type IdSource = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// How often `start` asks the id source again when it returns an id already in use.
+const ID_ATTEMPTS: usize = 16;
+
+type SharedFlow = Arc<tokio::sync::Mutex<Box<dyn Flow>>>;
+
+struct Entry<C> {
+    flow: SharedFlow,
+    handler: Value,
+    context: C,
+    current: FlowResult,
+    last_activity: Instant,
+    seq: u64,
+}
+
+impl<C> Entry<C> {
+    /// Idle for longer than `timeout` and not running a step right now.
+    fn is_expired(&self, now: Instant, timeout: Duration) -> bool {
+        now.saturating_duration_since(self.last_activity) > timeout && self.flow.try_lock().is_ok()
+    }
+
+    fn response(&self, flow_id: &str) -> FlowResponse {
+        FlowResponse {
+            flow_id: flow_id.to_owned(),
+            handler: self.handler.clone(),
+            result: self.current.clone(),
+        }
+    }
+}
+
+struct State<C> {
+    flows: HashMap<String, Entry<C>>,
+    /// Ids of flows that are running their `init` step (they count against the limit).
+    pending: HashSet<String>,
+    next_seq: u64,
+}
+
+struct Inner<C> {
+    limits: FlowLimits,
+    id_source: IdSource,
+    state: Mutex<State<C>>,
+}
+
+impl<C> Inner<C> {
+    /// The live entry for `flow_id`; an expired one is removed and reported absent.
+    fn live<'a>(&self, state: &'a mut State<C>, flow_id: &str) -> Option<&'a mut Entry<C>> {
+        let expired = state
+            .flows
+            .get(flow_id)?
+            .is_expired(Instant::now(), self.limits.idle_timeout);
+        if expired {
+            state.flows.remove(flow_id);
+            return None;
+        }
+        state.flows.get_mut(flow_id)
+    }
+}
+
+/// Releases a slot reserved by `start` if `init` fails or the future is dropped.
+struct Reservation<'a, C> {
+    inner: &'a Inner<C>,
+    flow_id: &'a str,
+}
+
+impl<C> Drop for Reservation<'_, C> {
+    fn drop(&mut self) {
+        self.inner.state.lock().pending.remove(self.flow_id);
+    }
+}
+
+/// The in-memory table of flows in progress; clones share the same table.
+pub struct FlowManager<C: Clone + Send + Sync + 'static> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Clone + Send + Sync + 'static> Clone for FlowManager<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> fmt::Debug for FlowManager<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.state.lock();
+        f.debug_struct("FlowManager")
+            .field("limits", &self.inner.limits)
+            .field("flows", &state.flows.len())
+            .field("starting", &state.pending.len())
+            .finish()
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> FlowManager<C> {
+    /// An empty table with these limits, taking flow ids from `id_source`.
+    pub fn new(limits: FlowLimits, id_source: IdSource) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                limits,
+                id_source,
+                state: Mutex::new(State {
+                    flows: HashMap::new(),
+                    pending: HashSet::new(),
+                    next_seq: 0,
+                }),
+            }),
+        }
+    }
+
+    /// The limits this manager enforces.
+    pub fn limits(&self) -> &FlowLimits {
+        &self.inner.limits
+    }
+
+    /// Creates a flow and runs its `init` step; a finished result is returned and never stored.
+    pub async fn start(
+        &self,
+        handler: Value,
+        context: C,
+        mut flow: Box<dyn Flow>,
+    ) -> Result<FlowResponse, FlowError> {
+        self.purge_expired();
+        let flow_id = self.reserve_id()?;
+        let reservation = Reservation {
+            inner: &self.inner,
+            flow_id: &flow_id,
+        };
+        // On error the reservation is released by its Drop.
+        let result = flow.step("init", None).await?;
+        let response = FlowResponse {
+            flow_id: flow_id.clone(),
+            handler: handler.clone(),
+            result: result.clone(),
+        };
+        if !result.is_finished() {
+            let mut state = self.inner.state.lock();
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            state.flows.insert(
+                flow_id.clone(),
+                Entry {
+                    flow: Arc::new(tokio::sync::Mutex::new(flow)),
+                    handler,
+                    context,
+                    current: result,
+                    last_activity: Instant::now(),
+                    seq,
+                },
+            );
+        }
+        drop(reservation);
+        Ok(response)
+    }
+
+    /// Checks the limit and reserves a fresh id for a flow about to run `init`.
+    fn reserve_id(&self) -> Result<String, FlowError> {
+        let mut state = self.inner.state.lock();
+        if state.flows.len() + state.pending.len() >= self.inner.limits.max_flows {
+            return Err(FlowError::TooManyFlows);
+        }
+        for _ in 0..ID_ATTEMPTS {
+            let id = (self.inner.id_source)();
+            if !state.flows.contains_key(&id) && !state.pending.contains(&id) {
+                state.pending.insert(id.clone());
+                return Ok(id);
+            }
+        }
+        Err(FlowError::Handler(
+            "the flow id source keeps returning ids already in use".to_owned(),
+        ))
+    }
+
+    /// Submits `input` to the flow's current step (validated against its schema) and runs it.
+    pub async fn configure(
+        &self,
+        flow_id: &str,
+        input: Option<Map<String, Value>>,
+    ) -> Result<FlowResponse, FlowError> {
+        let shared = {
+            let mut state = self.inner.state.lock();
+            let entry = self
+                .inner
+                .live(&mut state, flow_id)
+                .ok_or(FlowError::UnknownFlow)?;
+            Arc::clone(&entry.flow)
+        };
+        let mut flow = Arc::clone(&shared)
+            .try_lock_owned()
+            .map_err(|_| FlowError::InProgress)?;
+
+        // Read the current step only now: a request that held the lock may have changed it.
+        let (current, handler) = {
+            let mut state = self.inner.state.lock();
+            let entry = state
+                .flows
+                .get_mut(flow_id)
+                .filter(|entry| Arc::ptr_eq(&entry.flow, &shared))
+                .ok_or(FlowError::UnknownFlow)?;
+            entry.last_activity = Instant::now();
+            (entry.current.clone(), entry.handler.clone())
+        };
+
+        let input = match (current.input_schema(), input) {
+            (Some(schema), Some(input)) => Some(schema.validate(&input)?),
+            (_, input) => input,
+        };
+        let (step_id, input) = match &current {
+            FlowResult::Menu { step_id, .. } => {
+                match input.as_ref().and_then(|input| input.get("next_step_id")) {
+                    Some(Value::String(next)) => (next.clone(), None),
+                    _ => (step_id.clone(), None),
+                }
+            }
+            other => match other.step_id() {
+                Some(step_id) => (step_id.to_owned(), input),
+                // Finished results are never stored; treat one as a gone flow.
+                None => return Err(FlowError::UnknownFlow),
+            },
+        };
+
+        let outcome = flow.step(&step_id, input).await;
+
+        // Update the table while still holding the flow's lock, so the next request sees it.
+        let mut state = self.inner.state.lock();
+        let still_ours = state
+            .flows
+            .get(flow_id)
+            .is_some_and(|entry| Arc::ptr_eq(&entry.flow, &shared));
+        match outcome {
+            Err(error) => {
+                if still_ours {
+                    state.flows.remove(flow_id);
+                }
+                Err(error)
+            }
+            Ok(result) => {
+                if still_ours {
+                    if result.is_finished() {
+                        state.flows.remove(flow_id);
+                    } else if let Some(entry) = state.flows.get_mut(flow_id) {
+                        entry.current = result.clone();
+                        entry.last_activity = Instant::now();
+                    }
+                }
+                drop(state);
+                drop(flow);
+                Ok(FlowResponse {
+                    flow_id: flow_id.to_owned(),
+                    handler,
+                    result,
+                })
+            }
+        }
+    }
+
+    /// Removes a flow (even one that is running a step).
+    pub fn abort(&self, flow_id: &str) -> Result<(), FlowError> {
+        let mut state = self.inner.state.lock();
+        if self.inner.live(&mut state, flow_id).is_none() {
+            return Err(FlowError::UnknownFlow);
+        }
+        state.flows.remove(flow_id);
+        Ok(())
+    }
+
+    /// The context the flow was started with.
+    pub fn context(&self, flow_id: &str) -> Option<C> {
+        let mut state = self.inner.state.lock();
+        self.inner
+            .live(&mut state, flow_id)
+            .map(|entry| entry.context.clone())
+    }
+
+    /// The flow's current step as a response (for GET).
+    pub fn current(&self, flow_id: &str) -> Option<FlowResponse> {
+        let mut state = self.inner.state.lock();
+        self.inner
+            .live(&mut state, flow_id)
+            .map(|entry| entry.response(flow_id))
+    }
+
+    /// The handler key the flow was started with.
+    pub fn handler(&self, flow_id: &str) -> Option<Value> {
+        let mut state = self.inner.state.lock();
+        self.inner
+            .live(&mut state, flow_id)
+            .map(|entry| entry.handler.clone())
+    }
+
+    /// `(flow_id, handler, context)` of every live flow, oldest first.
+    pub fn in_progress(&self) -> Vec<(String, Value, C)> {
+        let now = Instant::now();
+        let timeout = self.inner.limits.idle_timeout;
+        let state = self.inner.state.lock();
+        let mut live: Vec<(&String, &Entry<C>)> = state
+            .flows
+            .iter()
+            .filter(|(_, entry)| !entry.is_expired(now, timeout))
+            .collect();
+        live.sort_by_key(|(_, entry)| entry.seq);
+        live.into_iter()
+            .map(|(id, entry)| (id.clone(), entry.handler.clone(), entry.context.clone()))
+            .collect()
+    }
+
+    /// How many live flows the table holds (flows still running `init` not included).
+    pub fn len(&self) -> usize {
+        let now = Instant::now();
+        let timeout = self.inner.limits.idle_timeout;
+        let state = self.inner.state.lock();
+        state
+            .flows
+            .values()
+            .filter(|entry| !entry.is_expired(now, timeout))
+            .count()
+    }
+
+    /// Whether the table holds no live flow.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes flows idle for longer than the idle timeout; returns how many were removed.
+    pub fn purge_expired(&self) -> usize {
+        let now = Instant::now();
+        let timeout = self.inner.limits.idle_timeout;
+        let mut state = self.inner.state.lock();
+        let before = state.flows.len();
+        state
+            .flows
+            .retain(|_, entry| !entry.is_expired(now, timeout));
+        before - state.flows.len()
+    }
+}
