@@ -98,16 +98,15 @@ impl PluginEntry {
             .find_map(|prefix| message.strip_prefix(prefix))
             .and_then(|rest| rest.split_once('`'))
             .map(|(name, _)| name.to_owned());
-        if let Some(field) = field {
-            if let Some((_, _, _, at)) = self
+        if let Some(field) = field
+            && let Some((_, _, _, at)) = self
                 .details
                 .keys
                 .iter()
                 .filter(|(name, ..)| *name == field)
                 .min_by_key(|(_, depth, ..)| *depth)
-            {
-                location = Some(at.clone());
-            }
+        {
+            location = Some(at.clone());
         }
         ConfigError::Plugin {
             location: location.unwrap_or_else(|| Location {
@@ -376,20 +375,23 @@ impl<'a> Parser<'a> {
         };
 
         let providers = match providers_node {
-            Some(node) => self.entries(&node, Role::Provider, "homeassistant.auth_providers")?,
+            Some(node) => {
+                let providers =
+                    self.entries(&node, Role::Provider, "homeassistant.auth_providers")?;
+                if providers.is_empty() {
+                    self.warn(format!(
+                        "{}: no auth providers are configured: nobody can log in",
+                        self.file.path.display()
+                    ));
+                }
+                providers
+            }
             None => self.default_providers(),
         };
         let mfa_modules = match modules_node {
             Some(node) => self.entries(&node, Role::Module, "homeassistant.auth_mfa_modules")?,
             None => self.default_modules(),
         };
-        if providers.is_empty() {
-            self.warn(format!(
-                "{}: no auth providers are configured: nobody can log in",
-                self.file.path.display()
-            ));
-        }
-
         let context = PluginContext {
             storage: Arc::new(MemoryStorage::new()),
             clock: Arc::new(SystemClock),

@@ -238,16 +238,14 @@ impl<'a> Resolver<'a> {
         for dir in self.secret_dirs(&site.file.dir()) {
             let file = dir.join("secrets.yaml");
             let secrets = self.load_secrets(&file)?;
-            if let Some(secrets) = &secrets {
-                if let Raw::Map(entries) = &secrets.raw {
-                    if let Some((_, value)) = entries
-                        .iter()
-                        .rev()
-                        .find(|(k, _)| matches!(&k.raw, Raw::Scalar { text, .. } if text == name))
-                    {
-                        return Ok(value.clone());
-                    }
-                }
+            if let Some(secrets) = &secrets
+                && let Raw::Map(entries) = &secrets.raw
+                && let Some((_, value)) = entries
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| matches!(&k.raw, Raw::Scalar { text, .. } if text == name))
+            {
+                return Ok(value.clone());
             }
             looked.push((file, secrets.is_some()));
         }
@@ -536,10 +534,10 @@ impl<'a> Resolver<'a> {
 
     /// A mapping key as text. Untagged scalars keep their text as written (`on:` stays "on").
     pub fn key_name(&self, key: &RawNode, path: &str, depth: usize) -> Result<String, ConfigError> {
-        if key.tag.is_none() {
-            if let Raw::Scalar { text, .. } = &key.raw {
-                return Ok(text.clone());
-            }
+        if key.tag.is_none()
+            && let Raw::Scalar { text, .. } = &key.raw
+        {
+            return Ok(text.clone());
         }
         let resolved = self.resolve_at(key, path, depth + 1, false)?;
         match resolved.value {

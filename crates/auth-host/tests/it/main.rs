@@ -1,0 +1,13 @@
+//! auth-host integration tests: configuration.yaml in, AuthManager out.
+
+// Integration tests are their own crate: link the out-of-tree provider so that it registers.
+use provider_example_fork as _;
+
+mod build;
+mod errors;
+mod http;
+mod loading;
+mod registry;
+mod schema;
+mod support;
+mod tags;
