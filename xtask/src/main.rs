@@ -1,8 +1,10 @@
 //! Project automation for hass-auth: `cargo xtask ci | codegen | bench`.
 //!
 //! * `ci`: format check, clippy (`-D warnings`), the whole test suite (tidy checks included),
-//!   and `cargo doc` with warnings denied. This is what `.ci/run` runs.
-//! * `codegen`: regenerates checked-in generated files (the config JSON Schema once auth-host exists).
+//!   auth-host's feature matrix (no plugin, each plugin alone), and `cargo doc` with warnings
+//!   denied. This is what `.ci/run` runs.
+//! * `codegen`: regenerates checked-in generated files (`docs/config.schema.json`); `--check`
+//!   fails when they are stale.
 //! * `bench`: runs the criterion benchmarks and prints their figures.
 
 use std::path::{Path, PathBuf};
@@ -75,6 +77,7 @@ fn ci(root: &Path) -> Result<()> {
         &[],
     )?;
     cargo(root, &["test", "--workspace", "--doc", "--locked"], &[])?;
+    auth_host_feature_matrix(root)?;
     cargo(
         root,
         &["doc", "--workspace", "--no-deps", "--locked"],
@@ -87,8 +90,66 @@ fn ci(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn codegen(_root: &Path, _check: bool) -> Result<()> {
-    // Generated artefacts are added here as the crates that produce them land.
+/// Plugin features of auth-host; CI tests the crate with none and with each one alone.
+const AUTH_HOST_PLUGIN_FEATURES: &[&str] = &[
+    "provider-homeassistant",
+    "provider-legacy-api-password",
+    "provider-insecure-example",
+    "provider-trusted-networks",
+    "provider-command-line",
+    "mfa-totp",
+    "mfa-insecure-example",
+];
+
+/// Regenerates `docs/config.schema.json` (the test `schema_is_current` writes it when
+/// `HASS_AUTH_WRITE_SCHEMA=1`); with `--check`, fails when it is stale instead.
+fn codegen(root: &Path, check: bool) -> Result<()> {
+    let args = [
+        "test",
+        "-p",
+        "auth-host",
+        "--test",
+        "it",
+        "--",
+        "--exact",
+        "schema::schema_is_current",
+    ];
+    if check {
+        cargo(root, &args, &[])
+    } else {
+        cargo(root, &args, &[("HASS_AUTH_WRITE_SCHEMA", "1")])
+    }
+}
+
+/// auth-host with no plugin and with each plugin alone: every `cfg(feature)` combination that
+/// matters compiles, and its tests pass.
+fn auth_host_feature_matrix(root: &Path) -> Result<()> {
+    cargo(
+        root,
+        &[
+            "test",
+            "-p",
+            "auth-host",
+            "--no-default-features",
+            "--locked",
+        ],
+        &[],
+    )?;
+    for feature in AUTH_HOST_PLUGIN_FEATURES {
+        cargo(
+            root,
+            &[
+                "test",
+                "-p",
+                "auth-host",
+                "--no-default-features",
+                "--features",
+                feature,
+                "--locked",
+            ],
+            &[],
+        )?;
+    }
     Ok(())
 }
 
