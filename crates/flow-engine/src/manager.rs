@@ -86,7 +86,10 @@ struct Entry<C> {
 impl<C> Entry<C> {
     /// Idle for longer than `timeout` and not running a step right now.
     fn is_expired(&self, now: Instant, timeout: Duration) -> bool {
-        now.saturating_duration_since(self.last_activity) > timeout && self.flow.try_lock().is_ok()
+        // A running `configure` holds clones of the Arc; counting them (rather than trying
+        // the lock) never makes a concurrent request see a spurious `InProgress`.
+        let busy = Arc::strong_count(&self.flow) > 1;
+        !busy && now.saturating_duration_since(self.last_activity) > timeout
     }
 
     fn response(&self, flow_id: &str) -> FlowResponse {

@@ -1,7 +1,9 @@
 //! Test flows and helpers shared by the integration tests.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use flow_engine::{
     Field, Flow, FlowError, FlowLimits, FlowManager, FlowResult, IdSource, MenuOptions, Schema,
@@ -19,6 +21,14 @@ pub fn counter_ids() -> IdSource {
 /// The id `counter_ids` hands out `n`-th (1-based).
 pub fn id(n: u64) -> String {
     format!("{n:032x}")
+}
+
+/// Awaits `future`, failing the test instead of hanging if it takes more than 10 s.
+pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(Duration::from_secs(10), future).await {
+        Ok(output) => output,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
 }
 
 pub fn manager<C: Clone + Send + Sync + 'static>(limits: FlowLimits) -> FlowManager<C> {

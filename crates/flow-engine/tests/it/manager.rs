@@ -437,7 +437,7 @@ async fn concurrent_configure_is_rejected_with_in_progress() {
                 .await
         }
     });
-    entered.notified().await;
+    within("the step to start", entered.notified()).await;
 
     // The first request holds the flow: a second one is refused at once, input valid or not.
     for body in [input(json!({"code": "2"})), None, input(json!({"bad": 1}))] {
@@ -454,7 +454,7 @@ async fn concurrent_configure_is_rejected_with_in_progress() {
     assert_eq!(manager.len(), 1);
 
     release.notify_one();
-    let done = first.await.unwrap().unwrap();
+    let done = within("the spawned request", first).await.unwrap().unwrap();
     assert_eq!(
         done.result,
         FlowResult::create_entry(json!({"released": true}))
@@ -480,11 +480,11 @@ async fn abort_while_a_step_runs_wins() {
                 .await
         }
     });
-    entered.notified().await;
+    within("the step to start", entered.notified()).await;
     manager.abort(&flow_id).unwrap();
     release.notify_one();
     // The running step still answers, but the flow stays gone.
-    assert!(first.await.unwrap().is_ok());
+    assert!(within("the spawned request", first).await.unwrap().is_ok());
     assert!(manager.is_empty());
     assert!(matches!(
         manager.configure(&flow_id, None).await,
@@ -510,9 +510,14 @@ async fn a_cancelled_configure_releases_the_flow() {
                 .await
         }
     });
-    entered.notified().await;
+    within("the step to start", entered.notified()).await;
     first.abort();
-    assert!(first.await.unwrap_err().is_cancelled());
+    assert!(
+        within("the cancelled task", first)
+            .await
+            .unwrap_err()
+            .is_cancelled()
+    );
     // The flow is still at its previous step and can be configured again.
     assert_eq!(
         manager.current(&flow_id).unwrap().result.step_id(),
@@ -527,9 +532,9 @@ async fn a_cancelled_configure_releases_the_flow() {
                 .await
         }
     });
-    entered.notified().await;
+    within("the step to start", entered.notified()).await;
     release.notify_one();
-    let done = again.await.unwrap().unwrap();
+    let done = within("the spawned request", again).await.unwrap().unwrap();
     assert_eq!(
         done.result,
         FlowResult::create_entry(json!({"released": true}))
@@ -570,7 +575,7 @@ async fn flows_still_running_init_count_against_the_limit() {
         let manager = manager.clone();
         async move { manager.start(ha(), (), Box::new(flow)).await }
     });
-    entered.notified().await;
+    within("the step to start", entered.notified()).await;
     assert_eq!(manager.len(), 0);
     let (flow, _) = Login::new(false);
     assert!(matches!(
@@ -583,7 +588,10 @@ async fn flows_still_running_init_count_against_the_limit() {
         Err(FlowError::UnknownFlow)
     ));
     release.notify_one();
-    let shown = starting.await.unwrap().unwrap();
+    let shown = within("the spawned request", starting)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(shown.flow_id, id(1));
     assert_eq!(manager.len(), 1);
 }
@@ -596,9 +604,14 @@ async fn a_cancelled_start_frees_its_slot() {
         let manager = manager.clone();
         async move { manager.start(ha(), (), Box::new(flow)).await }
     });
-    entered.notified().await;
+    within("the step to start", entered.notified()).await;
     starting.abort();
-    assert!(starting.await.unwrap_err().is_cancelled());
+    assert!(
+        within("the cancelled task", starting)
+            .await
+            .unwrap_err()
+            .is_cancelled()
+    );
     let (flow, _) = Login::new(false);
     assert!(manager.start(ha(), (), Box::new(flow)).await.is_ok());
 }
@@ -720,12 +733,19 @@ async fn a_flow_running_a_long_step_does_not_expire() {
                 .await
         }
     });
-    entered.notified().await;
+    within("the step to start", entered.notified()).await;
     tokio::time::advance(Duration::from_secs(3600)).await;
     assert_eq!(manager.purge_expired(), 0);
     assert!(manager.current(&flow_id).is_some());
     release.notify_one();
-    assert!(running.await.unwrap().unwrap().result.is_finished());
+    assert!(
+        within("the spawned request", running)
+            .await
+            .unwrap()
+            .unwrap()
+            .result
+            .is_finished()
+    );
 }
 
 #[tokio::test]
