@@ -262,3 +262,34 @@ async fn a_manager_from_the_ha_2026_fixture_serves_its_users() {
     let refused = login(manager, ("insecure_example", None), "example-user", "wrong").await;
     assert!(is_invalid_auth(&refused), "{refused:?}");
 }
+
+#[cfg(feature = "provider-trusted-networks")]
+#[tokio::test]
+async fn plugins_get_the_http_trusted_proxies() {
+    let config = parse(
+        "homeassistant:
+  auth_providers:
+    - type: trusted_networks
+      trusted_networks: [10.0.0.0/8]
+  auth_mfa_modules: []
+http:
+  use_x_forwarded_for: true
+  trusted_proxies: 10.0.0.5
+",
+    )
+    .unwrap();
+    let manager = auth_manager_from_config(&config, Arc::new(MemoryStorage::new()), options())
+        .await
+        .unwrap();
+    let offered = |ip: &str| {
+        manager
+            .providers_for(&LoginContext {
+                ip_address: Some(ip.parse().unwrap()),
+                ..Default::default()
+            })
+            .len()
+    };
+    assert_eq!(offered("10.0.0.6"), 1);
+    // A request from the proxy itself never counts as the trusted network.
+    assert_eq!(offered("10.0.0.5"), 0);
+}
