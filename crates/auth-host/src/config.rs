@@ -61,14 +61,27 @@ pub struct PluginEntry {
 }
 
 /// What is needed to point plugin errors at the right line without showing secrets.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, PartialEq, Default)]
 struct EntryDetails {
     /// Where the entry is (None for defaults).
     location: Option<Location>,
     /// Every key inside the entry: (name, nesting depth, key path, location).
     keys: Vec<(String, usize, String, Location)>,
-    /// String values that came from `!secret` or `!env_var`.
+    /// Scalar values (as text) that came from `!secret` or `!env_var`.
     sensitive: Vec<String>,
+}
+
+impl std::fmt::Debug for EntryDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntryDetails")
+            .field("location", &self.location)
+            .field("keys", &self.keys.len())
+            .field(
+                "sensitive",
+                &format_args!("<{} redacted>", self.sensitive.len()),
+            )
+            .finish()
+    }
 }
 
 impl PluginEntry {
@@ -87,9 +100,12 @@ impl PluginEntry {
     /// path and type; values that came from secrets are redacted.
     pub fn plugin_error(&self, error: &PluginConfigError) -> ConfigError {
         let mut message = error.0.clone();
+        // serde quotes strings as "…" (Debug) and other values as `…`.
         for secret in &self.details.sensitive {
             if !secret.is_empty() {
-                message = message.replace(&format!("{secret:?}"), "\"<redacted>\"");
+                message = message
+                    .replace(&format!("{secret:?}"), "\"<redacted>\"")
+                    .replace(&format!("`{secret}`"), "`<redacted>`");
             }
         }
         let mut location = self.details.location.clone();
@@ -227,6 +243,14 @@ fn to_json(
     depth: usize,
     details: &mut EntryDetails,
 ) -> Result<Json, ConfigError> {
+    if node.sensitive {
+        match &node.value {
+            Value::Int(i) => details.sensitive.push(i.to_string()),
+            Value::Float(f) => details.sensitive.push(f.to_string()),
+            Value::Bool(b) => details.sensitive.push(b.to_string()),
+            _ => {}
+        }
+    }
     Ok(match &node.value {
         Value::Null => Json::Null,
         Value::Bool(b) => Json::Bool(*b),

@@ -126,11 +126,25 @@ fn secret_values_are_not_shown_in_plugin_errors() {
     ]);
     let message = crate::support::load(dir.path()).unwrap_err().to_string();
     assert!(!message.contains("hunter2"), "{message}");
-    assert!(
-        message.ends_with(
-            "configuration.yaml:4:17: homeassistant.auth_providers[0] (type example_fork): invalid type: string \"<redacted>\", expected a sequence"
-        ) || message.contains("<redacted>"),
-        "{message}"
+    assert_eq!(
+        crate::support::relative(&message, dir.path()),
+        "configuration.yaml:3:7: homeassistant.auth_providers[0] (type example_fork): invalid type: string \"<redacted>\", expected a sequence"
+    );
+}
+
+#[test]
+fn secret_numbers_are_not_shown_either() {
+    let dir = crate::support::config_dir(&[
+        (
+            "configuration.yaml",
+            "homeassistant:\n  auth_providers:\n    - type: example_fork\n      accounts:\n        - {login: a, secret: !secret pin}\n",
+        ),
+        ("secrets.yaml", "pin: 987654\n"),
+    ]);
+    let message = crate::support::load(dir.path()).unwrap_err().to_string();
+    assert_eq!(
+        crate::support::relative(&message, dir.path()),
+        "configuration.yaml:3:7: homeassistant.auth_providers[0] (type example_fork): invalid type: integer `<redacted>`, expected a string"
     );
 }
 
@@ -170,4 +184,44 @@ proptest! {
     ) {
         let _ = parse(&text.concat());
     }
+}
+
+#[cfg(feature = "provider-trusted-networks")]
+#[test]
+fn a_misspelt_trusted_networks_key_points_at_its_line() {
+    let message = error(
+        "homeassistant:
+  auth_providers:
+    - type: example_fork
+      accounts: []
+    - type: trusted_networks
+      trusted_network:
+        - 192.168.0.0/24
+",
+    );
+    assert!(
+        message.starts_with(
+            "configuration.yaml:6:7: homeassistant.auth_providers[1] (type trusted_networks): unknown field `trusted_network`, expected one of "
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn plugin_errors_in_included_files_point_into_them() {
+    let dir = crate::support::config_dir(&[
+        (
+            "configuration.yaml",
+            "homeassistant:\n  auth_providers: !include providers.yaml\n",
+        ),
+        (
+            "providers.yaml",
+            "# kiosks\n- type: example_fork\n  accounts:\n    - login: a\n      secret: b\n      colour: red\n",
+        ),
+    ]);
+    let message = crate::support::load(dir.path()).unwrap_err().to_string();
+    assert_eq!(
+        crate::support::relative(&message, dir.path()),
+        "providers.yaml:6:7: homeassistant.auth_providers[0] (type example_fork): unknown field `colour`, expected one of `login`, `secret`, `display_name`"
+    );
 }
