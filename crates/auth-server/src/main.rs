@@ -1,2 +1,121 @@
-//! The hass-auth binary: serve, user/token admin, check-config, schema.
-fn main() {}
+//! `hass-auth`: Home Assistant's authentication server and its admin commands.
+//!
+//! ```text
+//! hass-auth serve [--config-dir DIR] [--bind ADDR:PORT]   # default DIR: ./data (demo config on first run)
+//! hass-auth user list|add|remove|passwd|validate|activate|deactivate -c DIR ...
+//! hass-auth token create-long-lived -c DIR --user NAME --name CLIENT [--days N]
+//! hass-auth check-config -c DIR
+//! hass-auth schema
+//! hass-auth storage restore -c DIR KEY
+//! ```
+//!
+//! Exit codes: 0 success, 1 the command's outcome was negative (user not found, invalid auth,
+//! username taken), 2 usage error, 3 the configuration or storage could not be used.
+
+mod admin;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code when a command ran but its answer is "no".
+pub const EXIT_NEGATIVE: u8 = 1;
+/// Exit code when the configuration or storage cannot be used.
+pub const EXIT_UNUSABLE: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hass-auth",
+    version,
+    about = "Home Assistant's authentication server, in Rust"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Manage the homeassistant provider's users (like `hass --script auth`).
+    User {
+        /// Configuration directory (holds configuration.yaml and .storage).
+        #[arg(short = 'c', long = "config-dir", default_value = "data")]
+        config_dir: PathBuf,
+        #[command(subcommand)]
+        command: admin::UserCommand,
+    },
+    /// Manage tokens.
+    Token {
+        /// Configuration directory.
+        #[arg(short = 'c', long = "config-dir", default_value = "data")]
+        config_dir: PathBuf,
+        #[command(subcommand)]
+        command: admin::TokenCommand,
+    },
+    /// Check configuration.yaml and the stores, and print what would run.
+    CheckConfig {
+        /// Configuration directory.
+        #[arg(short = 'c', long = "config-dir", default_value = "data")]
+        config_dir: PathBuf,
+    },
+    /// Print the JSON Schema of the configuration this build understands.
+    Schema,
+    /// Storage maintenance.
+    Storage {
+        /// Configuration directory.
+        #[arg(short = 'c', long = "config-dir", default_value = "data")]
+        config_dir: PathBuf,
+        #[command(subcommand)]
+        command: admin::StorageCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::User {
+                config_dir,
+                command,
+            } => admin::user(&config_dir, command).await,
+            Command::Token {
+                config_dir,
+                command,
+            } => admin::token(&config_dir, command).await,
+            Command::CheckConfig { config_dir } => admin::check_config(&config_dir).await,
+            Command::Schema => admin::schema(),
+            Command::Storage {
+                config_dir,
+                command,
+            } => admin::storage(&config_dir, command),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_UNUSABLE)
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Admin commands on a config directory.
+
+use auth_testkit::TempConfig;
+
+use crate::support::{BASIC_CONFIG, run, write_config};
+
+#[tokio::test]
+async fn user_commands_like_hass_script_auth() {
+    let config = TempConfig::empty();
+    write_config(config.path(), BASIC_CONFIG);
+    let dir = config.path().to_str().unwrap();
+    let cwd = config.path();
+    let out = run(cwd, &["user", "-c", dir, "add", "alice", "secret"]).await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "Auth created\n"),
+        "{}",
+        out.stderr
+    );
+    let out = run(cwd, &["user", "-c", dir, "add", "Alice", "x"]).await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (1, "Username already exists!\n")
+    );
+    assert!(out.stderr.contains("is not normalized"), "{}", out.stderr);
+    let out = run(cwd, &["user", "-c", dir, "add", "alice", "x"]).await;
+    assert_eq!(out.stdout, "Username already exists!\n");
+    let out = run(cwd, &["user", "-c", dir, "validate", " ALICE ", "secret"]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (0, "Auth valid\n"));
+    let out = run(cwd, &["user", "-c", dir, "validate", "alice", "nope"]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (1, "Auth invalid\n"));
+    let out = run(cwd, &["user", "-c", dir, "passwd", "alice", "new"]).await;
+    assert_eq!(out.stdout, "Password changed\n");
+    let out = run(cwd, &["user", "-c", dir, "change_password", "bob", "new"]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (1, "User not found\n"));
+    run(cwd, &["user", "-c", dir, "add", "bob", "pw"]).await;
+    let out = run(cwd, &["user", "-c", dir, "list"]).await;
+    assert_eq!(out.stdout, "alice\nbob\n\nTotal users: 2\n");
+    let out = run(cwd, &["user", "-c", dir, "deactivate", "alice"]).await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (1, "User not found\n"),
+        "no user until the first sign-in"
+    );
+    let out = run(cwd, &["user", "-c", dir, "remove", "bob"]).await;
+    assert_eq!(out.stdout, "Auth removed\n");
+    let out = run(cwd, &["user", "-c", dir, "remove", "bob"]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (1, "User not found\n"));
+    let file =
+        std::fs::read_to_string(config.storage_dir().join("auth_provider.homeassistant")).unwrap();
+    assert!(file.contains("\"username\": \"alice\""), "{file}");
+    assert!(
+        file.contains("$argon2id$"),
+        "new passwords are argon2id: {file}"
+    );
+}
+
+#[tokio::test]
+async fn check_config_schema_and_usage_errors() {
+    let config = TempConfig::empty();
+    write_config(config.path(), BASIC_CONFIG);
+    let dir = config.path().to_str().unwrap();
+    let out = run(config.path(), &["check-config", "-c", dir]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("Configuration is valid.")
+            && out.stdout.contains("homeassistant, insecure_example"),
+        "{}",
+        out.stdout
+    );
+
+    write_config(
+        config.path(),
+        "homeassistant:\n  auth_providers:\n    - type: trusted_networks\n      trusted_network: 10.0.0.0/8\n",
+    );
+    let out = run(config.path(), &["check-config", "-c", dir]).await;
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr.contains("configuration.yaml:4:"),
+        "names the line: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("trusted_network"), "{}", out.stderr);
+
+    let out = run(config.path(), &["schema"]).await;
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema is JSON");
+    assert!(schema.to_string().contains("trusted_networks"));
+
+    let out = run(config.path(), &["user"]).await;
+    assert_eq!(out.code, 2, "usage error");
+    let out = run(config.path(), &["bogus"]).await;
+    assert_eq!(out.code, 2);
+}
+
+#[tokio::test]
+async fn long_lived_token_from_the_command_line() {
+    let config = TempConfig::from_fixture("ha-2026.2.3");
+    let dir = config.path().to_str().unwrap();
+    let out = run(
+        config.path(),
+        &[
+            "token",
+            "-c",
+            dir,
+            "create-long-lived",
+            "--user",
+            "owner",
+            "--name",
+            "CLI token",
+            "--days",
+            "30",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let jwt = out.stdout.trim();
+    assert_eq!(jwt.split('.').count(), 3, "{jwt}");
+    let again = run(
+        config.path(),
+        &[
+            "token",
+            "-c",
+            dir,
+            "create-long-lived",
+            "--user",
+            "owner",
+            "--name",
+            "CLI token",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (again.code, again.stdout.as_str()),
+        (1, "CLI token already exists\n")
+    );
+    let missing = run(
+        config.path(),
+        &[
+            "token",
+            "-c",
+            dir,
+            "create-long-lived",
+            "--user",
+            "nobody",
+            "--name",
+            "x",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (missing.code, missing.stdout.as_str()),
+        (1, "User not found\n")
+    );
+}
+
+#[tokio::test]
+async fn storage_restore_brings_back_the_last_good_copy() {
+    let config = TempConfig::empty();
+    write_config(config.path(), BASIC_CONFIG);
+    let dir = config.path().to_str().unwrap();
+    run(config.path(), &["user", "-c", dir, "add", "alice", "pw"]).await;
+    run(config.path(), &["user", "-c", dir, "add", "bob", "pw"]).await;
+    let path = config.storage_dir().join("auth_provider.homeassistant");
+    std::fs::write(&path, vec![0u8; 64]).unwrap();
+    let out = run(config.path(), &["user", "-c", dir, "list"]).await;
+    assert_eq!(out.code, 3, "a zero-filled store is refused");
+    assert!(
+        out.stderr.contains("auth_provider.homeassistant"),
+        "{}",
+        out.stderr
+    );
+    let out = run(
+        config.path(),
+        &[
+            "storage",
+            "-c",
+            dir,
+            "restore",
+            "auth_provider.homeassistant",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(config.path(), &["user", "-c", dir, "list"]).await;
+    assert_eq!(
+        out.stdout, "alice\n\nTotal users: 1\n",
+        "the copy before the last write"
+    );
+}

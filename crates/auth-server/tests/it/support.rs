@@ -1,0 +1,124 @@
+//! Runs the binary: one-shot commands, and a server process read until it says where it listens.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Path of the binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_hass-auth");
+
+/// Output of a finished command.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `hass-auth args...` to completion (30 s limit).
+pub async fn run(cwd: &Path, args: &[&str]) -> Output {
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        Command::new(BIN)
+            .args(args)
+            .current_dir(cwd)
+            .env("RUST_LOG", "warn")
+            .output(),
+    )
+    .await
+    .expect("command finished in time")
+    .expect("binary runs");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A running server process.
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stdout_lines: Vec<String>,
+}
+
+impl ServerProcess {
+    /// Sends SIGTERM and waits for a clean exit; returns the exit code.
+    pub async fn stop(mut self) -> i32 {
+        let pid = self.child.id().expect("running").to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("exits")
+            .expect("wait");
+        status.code().unwrap_or(-1)
+    }
+}
+
+/// Starts `hass-auth serve args... --bind 127.0.0.1:0` and waits for its address.
+pub async fn serve(cwd: &Path, args: &[&str]) -> Result<ServerProcess, Output> {
+    let mut all: Vec<&str> = vec!["serve"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--bind", "127.0.0.1:0"]);
+    let mut child = Command::new(BIN)
+        .args(&all)
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push(line.clone());
+            if let Some(addr) = line.strip_prefix("hass-auth listening on http://") {
+                return Some(addr.parse::<SocketAddr>().expect("an address"));
+            }
+        }
+        None
+    })
+    .await
+    .expect("server reports its address in time");
+    match found {
+        Some(addr) => {
+            // Keep draining stdout so the server never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            Ok(ServerProcess {
+                child,
+                addr,
+                stdout_lines: seen,
+            })
+        }
+        None => {
+            let status = child.wait().await.expect("exited");
+            let mut stderr = String::new();
+            if let Some(mut err) = child.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                let _ = err.read_to_string(&mut stderr).await;
+            }
+            Err(Output {
+                code: status.code().unwrap_or(-1),
+                stdout: seen.join("\n"),
+                stderr,
+            })
+        }
+    }
+}
+
+/// Writes a configuration.yaml into `dir`.
+pub fn write_config(dir: &Path, yaml: &str) {
+    std::fs::write(dir.join("configuration.yaml"), yaml).expect("write config");
+}
+
+/// A config with the homeassistant provider and a demo insecure_example user.
+pub const BASIC_CONFIG: &str = "homeassistant:\n  auth_providers:\n    - type: homeassistant\n    - type: insecure_example\n      users:\n        - username: demo\n          password: demo\n";
