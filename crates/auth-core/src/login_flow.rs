@@ -1,6 +1,30 @@
-//! The login flow: the provider's own steps, then (for users with MFA) `select_mfa_module` and
-//! `mfa`, with HA's 5-minute session and retry limits. Finishing yields credentials.
+//! The login flow: the provider's own steps, then the provider's required MFA chain (if it has
+//! one), then (for users with opt-in MFA) `select_mfa_module` and `mfa`, with HA's 5-minute
+//! session and retry limits. Finishing yields credentials.
+//!
+//! # Required chains
+//!
+//! A provider added with [`crate::AuthManagerBuilder::provider_with_chain`] makes every login pass
+//! each module of its chain, in order:
+//!
+//! * a module the login is set up in ([`MfaModule::is_subject_setup`]) shows a code form with
+//!   step id `mfa` (the module's input schema, like opt-in MFA) and the placeholders
+//!   `mfa_module_name`, `mfa_module_id`, `chain_step` (1-based) and `chain_length`;
+//! * a module the login is not set up in is enrolled inside the login: its setup flow is driven
+//!   step by step as the form `mfa_setup` (the setup form's schema, errors and placeholders plus
+//!   the four above); finishing the setup passes the step. With `enroll: false` the login aborts
+//!   with `mfa_setup_required` instead, before any code is asked for.
+//! * Enrolment needs a user. Credentials that are not linked yet (first sign-in) get their user
+//!   when the flow reaches the first step that needs enrolment, i.e. after the provider and every
+//!   earlier chain step accepted; that is the user the token exchange would create anyway. Nothing
+//!   is issued before the whole chain is passed.
+//! * Codes are checked against the session limit (5 minutes from the flow's start) and counted
+//!   (wrong codes, and setup forms that come back with an error) against the same per-flow retry
+//!   counter as opt-in MFA, with the current module's limit.
+//!
+//! After the chain, the user's opt-in modules that are not in the chain are asked as usual.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,19 +34,43 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::manager::AuthManager;
+use crate::mfa::{ChainEntry, MfaModule, MfaSubject};
 use crate::models::{Credentials, MFA_SESSION_EXPIRATION};
 use crate::provider::{AuthProvider, ProviderLoginFlow};
 
 /// Step id of the module picker.
 pub const STEP_SELECT_MFA_MODULE: &str = "select_mfa_module";
-/// Step id of the code entry.
+/// Step id of the code entry (opt-in MFA and the code steps of a required chain).
 pub const STEP_MFA: &str = "mfa";
+/// Step id of an enrolment inside the login (a required chain's module the user is not set up in).
+pub const STEP_MFA_SETUP: &str = "mfa_setup";
 /// Field of the module picker.
 pub const FIELD_MFA_MODULE: &str = "multi_factor_auth_module";
+/// Abort reason: a required chain's module is not set up for this login and enrolment is off.
+pub const ABORT_MFA_SETUP_REQUIRED: &str = "mfa_setup_required";
 
-#[derive(Debug)]
+/// Where a required chain is.
+struct ChainState {
+    credentials: Credentials,
+    subject: MfaSubject,
+    entries: Vec<ChainEntry>,
+    index: usize,
+    step: ChainStep,
+}
+
+enum ChainStep {
+    /// Showing the module's code form.
+    Code,
+    /// Driving the module's setup flow; `inner_step` is its current step id.
+    Setup {
+        flow: Box<dyn Flow>,
+        inner_step: String,
+    },
+}
+
 enum Stage {
     Provider,
+    Chain(Box<ChainState>),
     SelectModule {
         credentials: Credentials,
         user_id: String,
@@ -63,6 +111,22 @@ impl LoginFlow {
         }
     }
 
+    fn chain(&self) -> &[ChainEntry] {
+        self.manager
+            .mfa_chain(self.provider.provider_type(), self.provider.provider_id())
+    }
+
+    fn expired(&self) -> bool {
+        self.manager.clock().now() > self.created_at + MFA_SESSION_EXPIRATION
+    }
+
+    /// Counts a wrong code; `true` when the flow has used up `module`'s retries.
+    fn count_failure(&mut self, module: &dyn MfaModule) -> bool {
+        self.invalid_mfa_times += 1;
+        let max = module.max_retry();
+        max > 0 && self.invalid_mfa_times >= max
+    }
+
     async fn after_provider(&mut self, data: Value) -> Result<FlowResult, FlowError> {
         let data = match data {
             Value::Object(map) => map,
@@ -74,37 +138,243 @@ impl LoginFlow {
             .get_or_create_credentials(&data, &access)
             .await
             .map_err(|e| FlowError::Handler(e.to_string()))?;
+        let entries = self.chain().to_vec();
+        if entries.is_empty() {
+            return self.after_chain(credentials).await;
+        }
+        let user_id = match credentials.is_new {
+            true => None,
+            false => self
+                .manager
+                .user_by_credentials(&credentials.id)
+                .map(|u| u.id),
+        };
+        let subject = MfaSubject {
+            user_id,
+            username: self.provider.credential_username(&credentials),
+        };
+        // Refuse up front (before asking for any code) when a module that may not enrol here is
+        // not set up. Fail closed when a module cannot tell.
+        for entry in entries.iter().filter(|e| !e.enroll) {
+            match entry.module.is_subject_setup(&subject).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(FlowResult::abort(ABORT_MFA_SETUP_REQUIRED)),
+                Err(error) => {
+                    tracing::error!(module = entry.module.id(), %error, "cannot read MFA enrolment; login refused");
+                    return Ok(FlowResult::abort("unknown_error"));
+                }
+            }
+        }
+        let state = ChainState {
+            credentials,
+            subject,
+            entries,
+            index: 0,
+            step: ChainStep::Code,
+        };
+        self.enter_chain_step(state).await
+    }
+
+    /// Shows chain step `state.index` (code form or enrolment), or moves past the chain.
+    async fn enter_chain_step(&mut self, mut state: ChainState) -> Result<FlowResult, FlowError> {
+        let Some(entry) = state.entries.get(state.index).cloned() else {
+            return self.after_chain(state.credentials).await;
+        };
+        let module = entry.module;
+        let set_up = match module.is_subject_setup(&state.subject).await {
+            Ok(set_up) => set_up,
+            Err(error) => {
+                tracing::error!(module = module.id(), %error, "cannot read MFA enrolment; login refused");
+                return Ok(FlowResult::abort("unknown_error"));
+            }
+        };
+        if set_up {
+            if let Err(error) = module.begin_login_subject(&state.subject).await {
+                tracing::error!(module = module.id(), %error, "cannot start the MFA step");
+                return Ok(FlowResult::abort("unknown_error"));
+            }
+            state.step = ChainStep::Code;
+            let result = chain_code_form(&state, None);
+            self.stage = Stage::Chain(Box::new(state));
+            return Ok(result);
+        }
+        if !entry.enroll {
+            return Ok(FlowResult::abort(ABORT_MFA_SETUP_REQUIRED));
+        }
+        // Enrolment is per user: credentials not linked yet get their user now.
+        let user_id = match state.subject.user_id.clone() {
+            Some(user_id) => user_id,
+            None => match self.manager.get_or_create_user(&state.credentials).await {
+                Ok(user) => {
+                    state.credentials.is_new = false;
+                    state.subject.user_id = Some(user.id.clone());
+                    user.id
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot create the user to enrol in a required MFA module");
+                    return Ok(FlowResult::abort("unknown_error"));
+                }
+            },
+        };
+        let user_name = self.manager.user(&user_id).and_then(|u| u.name);
+        let mut flow = match module.setup_flow(&user_id, user_name.as_deref()).await {
+            Ok(flow) => flow,
+            Err(error) => {
+                tracing::error!(module = module.id(), %error, "cannot start the MFA setup flow");
+                return Ok(FlowResult::abort("unknown_error"));
+            }
+        };
+        let result = flow.step("init", None).await?;
+        self.after_setup_step(state, flow, result).await
+    }
+
+    /// Turns a result of the module's setup flow into the login's next result.
+    async fn after_setup_step(
+        &mut self,
+        mut state: ChainState,
+        flow: Box<dyn Flow>,
+        result: FlowResult,
+    ) -> Result<FlowResult, FlowError> {
+        match result {
+            FlowResult::Form {
+                step_id,
+                data_schema,
+                errors,
+                description_placeholders,
+                last_step,
+                preview,
+            } => {
+                let mut placeholders = chain_placeholders(&state);
+                placeholders.extend(description_placeholders.unwrap_or_default());
+                state.step = ChainStep::Setup {
+                    flow,
+                    inner_step: step_id,
+                };
+                self.stage = Stage::Chain(Box::new(state));
+                Ok(FlowResult::Form {
+                    step_id: STEP_MFA_SETUP.to_owned(),
+                    data_schema,
+                    errors: Some(errors.unwrap_or_default()),
+                    description_placeholders: Some(placeholders),
+                    last_step,
+                    preview,
+                })
+            }
+            // Enrolled (the setup's own result, e.g. a TOTP secret, never leaves the flow).
+            FlowResult::CreateEntry { .. } => {
+                state.index += 1;
+                Box::pin(self.enter_chain_step(state)).await
+            }
+            FlowResult::Abort { reason, .. } => Ok(FlowResult::abort(reason)),
+            other => {
+                tracing::error!(
+                    result = other.type_name(),
+                    "an MFA setup flow returned a step the login flow cannot show"
+                );
+                Ok(FlowResult::abort("unknown_error"))
+            }
+        }
+    }
+
+    async fn chain_code_step(
+        &mut self,
+        mut state: ChainState,
+        input: Option<Map<String, Value>>,
+    ) -> Result<FlowResult, FlowError> {
+        let Some(input) = input else {
+            let result = chain_code_form(&state, None);
+            self.stage = Stage::Chain(Box::new(state));
+            return Ok(result);
+        };
+        if self.expired() {
+            return Ok(FlowResult::abort("login_expired"));
+        }
+        let Some(module) = state.entries.get(state.index).map(|e| e.module.clone()) else {
+            return Ok(FlowResult::abort("unknown_error"));
+        };
+        let ok = module
+            .validate_subject(&state.subject, &input)
+            .await
+            .map_err(|e| FlowError::Handler(e.to_string()))?;
+        if ok {
+            state.index += 1;
+            return self.enter_chain_step(state).await;
+        }
+        if self.count_failure(module.as_ref()) {
+            return Ok(FlowResult::abort("too_many_retry"));
+        }
+        let result = chain_code_form(&state, Some("invalid_code"));
+        self.stage = Stage::Chain(Box::new(state));
+        Ok(result)
+    }
+
+    async fn chain_setup_step(
+        &mut self,
+        mut state: ChainState,
+        input: Option<Map<String, Value>>,
+    ) -> Result<FlowResult, FlowError> {
+        let ChainStep::Setup {
+            mut flow,
+            inner_step,
+        } = std::mem::replace(&mut state.step, ChainStep::Code)
+        else {
+            return Ok(FlowResult::abort("unknown_error"));
+        };
+        if input.is_some() && self.expired() {
+            return Ok(FlowResult::abort("login_expired"));
+        }
+        let Some(module) = state.entries.get(state.index).map(|e| e.module.clone()) else {
+            return Ok(FlowResult::abort("unknown_error"));
+        };
+        let submitted = input.is_some();
+        let result = flow.step(&inner_step, input).await?;
+        let failed = matches!(
+            &result,
+            FlowResult::Form { errors: Some(errors), .. } if errors.contains_key("base")
+        );
+        if submitted && failed && self.count_failure(module.as_ref()) {
+            return Ok(FlowResult::abort("too_many_retry"));
+        }
+        self.after_setup_step(state, flow, result).await
+    }
+
+    /// After the chain (or without one): the user's opt-in MFA, skipping modules of the chain.
+    async fn after_chain(&mut self, credentials: Credentials) -> Result<FlowResult, FlowError> {
         let user = match self.provider.supports_mfa() && !credentials.is_new {
             true => self.manager.user_by_credentials(&credentials.id),
             false => None,
         };
-        if let Some(user) = user {
-            // Fail closed: if a module cannot tell whether the user is enrolled (its store is
-            // unreadable), refuse the login rather than skip the second factor.
-            let modules = match self.manager.try_enabled_mfa(&user.id).await {
-                Ok(modules) => modules,
-                Err(error) => {
-                    tracing::error!(%error, "cannot read MFA enrolment; login refused");
-                    return Ok(FlowResult::abort("unknown_error"));
-                }
+        let Some(user) = user else {
+            return Ok(finish(&credentials));
+        };
+        // Fail closed: if a module cannot tell whether the user is enrolled (its store is
+        // unreadable), refuse the login rather than skip the second factor.
+        let mut modules = match self.manager.try_enabled_mfa(&user.id).await {
+            Ok(modules) => modules,
+            Err(error) => {
+                tracing::error!(%error, "cannot read MFA enrolment; login refused");
+                return Ok(FlowResult::abort("unknown_error"));
+            }
+        };
+        // A module the chain already asked for is not asked twice.
+        let in_chain: HashSet<&str> = self.chain().iter().map(|e| e.module.id()).collect();
+        modules.retain(|id, _| !in_chain.contains(id.as_str()));
+        if modules.len() == 1 {
+            let module_id = modules.keys().next().cloned().unwrap_or_default();
+            self.stage = Stage::Mfa {
+                credentials,
+                user_id: user.id,
+                module_id,
             };
-            if modules.len() == 1 {
-                let module_id = modules.keys().next().cloned().unwrap_or_default();
-                self.stage = Stage::Mfa {
-                    credentials,
-                    user_id: user.id,
-                    module_id,
-                };
-                return self.show_mfa_form(None).await;
-            }
-            if !modules.is_empty() {
-                self.stage = Stage::SelectModule {
-                    credentials,
-                    user_id: user.id,
-                    modules,
-                };
-                return Ok(self.select_form(None));
-            }
+            return self.show_mfa_form(None).await;
+        }
+        if !modules.is_empty() {
+            self.stage = Stage::SelectModule {
+                credentials,
+                user_id: user.id,
+                modules,
+            };
+            return Ok(self.select_form(None));
         }
         Ok(finish(&credentials))
     }
@@ -118,11 +388,7 @@ impl LoginFlow {
             .map(|(id, name)| (id.clone(), Some(name.clone())))
             .collect();
         let schema = Schema::new(vec![Field::select(FIELD_MFA_MODULE, options)]);
-        let mut errors = Map::new();
-        if let Some(error) = error {
-            errors.insert("base".to_owned(), Value::String(error.to_owned()));
-        }
-        form(STEP_SELECT_MFA_MODULE, schema, errors, None)
+        form(STEP_SELECT_MFA_MODULE, schema, base_error(error), None)
     }
 
     async fn show_mfa_form(&mut self, error: Option<&str>) -> Result<FlowResult, FlowError> {
@@ -138,24 +404,11 @@ impl LoginFlow {
         if error.is_none() && module.begin_login(user_id).await.is_err() {
             return Ok(FlowResult::abort("unknown_error"));
         }
-        let mut errors = Map::new();
-        if let Some(error) = error {
-            errors.insert("base".to_owned(), Value::String(error.to_owned()));
-        }
-        let mut placeholders = Map::new();
-        placeholders.insert(
-            "mfa_module_name".to_owned(),
-            Value::String(module.name().to_owned()),
-        );
-        placeholders.insert(
-            "mfa_module_id".to_owned(),
-            Value::String(module.id().to_owned()),
-        );
         Ok(form(
             STEP_MFA,
             module.input_schema(),
-            errors,
-            Some(placeholders),
+            base_error(error),
+            Some(module_placeholders(module.as_ref())),
         ))
     }
 
@@ -166,7 +419,7 @@ impl LoginFlow {
         let Some(input) = input else {
             return self.show_mfa_form(None).await;
         };
-        if self.manager.clock().now() > self.created_at + MFA_SESSION_EXPIRATION {
+        if self.expired() {
             return Ok(FlowResult::abort("login_expired"));
         }
         let Stage::Mfa {
@@ -187,13 +440,61 @@ impl LoginFlow {
         if ok {
             return Ok(finish(credentials));
         }
-        self.invalid_mfa_times += 1;
-        let max = module.max_retry();
-        if max > 0 && self.invalid_mfa_times >= max {
+        if self.count_failure(module.as_ref()) {
             return Ok(FlowResult::abort("too_many_retry"));
         }
         self.show_mfa_form(Some("invalid_code")).await
     }
+}
+
+fn base_error(error: Option<&str>) -> Map<String, Value> {
+    let mut errors = Map::new();
+    if let Some(error) = error {
+        errors.insert("base".to_owned(), Value::String(error.to_owned()));
+    }
+    errors
+}
+
+fn module_placeholders(module: &dyn MfaModule) -> Map<String, Value> {
+    let mut placeholders = Map::new();
+    placeholders.insert(
+        "mfa_module_name".to_owned(),
+        Value::String(module.name().to_owned()),
+    );
+    placeholders.insert(
+        "mfa_module_id".to_owned(),
+        Value::String(module.id().to_owned()),
+    );
+    placeholders
+}
+
+/// The module's name and id, and which chain step of how many (1-based, as strings).
+fn chain_placeholders(state: &ChainState) -> Map<String, Value> {
+    let mut placeholders = match state.entries.get(state.index) {
+        Some(entry) => module_placeholders(entry.module.as_ref()),
+        None => Map::new(),
+    };
+    placeholders.insert(
+        "chain_step".to_owned(),
+        Value::String((state.index + 1).to_string()),
+    );
+    placeholders.insert(
+        "chain_length".to_owned(),
+        Value::String(state.entries.len().to_string()),
+    );
+    placeholders
+}
+
+fn chain_code_form(state: &ChainState, error: Option<&str>) -> FlowResult {
+    let Some(entry) = state.entries.get(state.index) else {
+        return FlowResult::abort("unknown_error");
+    };
+    form(
+        STEP_MFA,
+        entry.module.input_schema(),
+        base_error(error),
+        Some(chain_placeholders(state)),
+    )
 }
 
 fn form(
@@ -257,6 +558,27 @@ impl Flow for LoginFlow {
         step_id: &str,
         input: Option<Map<String, Value>>,
     ) -> Result<FlowResult, FlowError> {
+        // Which chain step is showing, decided before any await (the stage holds a `dyn Flow`,
+        // which is `Send` but not `Sync`).
+        let chain_step = match &self.stage {
+            Stage::Chain(state) => Some(match state.step {
+                ChainStep::Code => STEP_MFA,
+                ChainStep::Setup { .. } => STEP_MFA_SETUP,
+            }),
+            _ => None,
+        };
+        if let Some(current) = chain_step {
+            if current != step_id {
+                return Err(FlowError::UnknownStep(step_id.to_owned()));
+            }
+            let Stage::Chain(state) = std::mem::replace(&mut self.stage, Stage::Provider) else {
+                return Ok(FlowResult::abort("unknown_error"));
+            };
+            return match current {
+                STEP_MFA => self.chain_code_step(*state, input).await,
+                _ => self.chain_setup_step(*state, input).await,
+            };
+        }
         match (step_id, &self.stage) {
             (STEP_SELECT_MFA_MODULE, Stage::SelectModule { .. }) => {
                 let Some(input) = input else {

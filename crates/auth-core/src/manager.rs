@@ -19,7 +19,7 @@ use crate::codes::{AuthCode, AuthCodes, DEFAULT_MAX_CODES};
 use crate::error::AuthError;
 use crate::events::AuthEvent;
 use crate::login_flow::{LoginFlow, credentials_from_flow_data};
-use crate::mfa::MfaModule;
+use crate::mfa::{ChainEntry, MfaModule};
 use crate::models::{
     ACCESS_TOKEN_EXPIRATION, Credentials, GROUP_ID_ADMIN, Group, REFRESH_TOKEN_EXPIRATION,
     RefreshToken, TokenType, User,
@@ -93,7 +93,7 @@ pub struct AuthManagerBuilder {
     storage: Arc<dyn Storage>,
     clock: SharedClock,
     rng: SharedRng,
-    providers: Vec<Arc<dyn AuthProvider>>,
+    providers: Vec<(Arc<dyn AuthProvider>, Vec<ChainEntry>)>,
     modules: Vec<Arc<dyn MfaModule>>,
     limits: ManagerLimits,
 }
@@ -113,7 +113,21 @@ impl AuthManagerBuilder {
 
     /// Adds a provider (login screen order = order added).
     pub fn provider(mut self, provider: Arc<dyn AuthProvider>) -> Self {
-        self.providers.push(provider);
+        self.providers.push((provider, Vec::new()));
+        self
+    }
+
+    /// Adds a provider whose logins must pass every module of `chain`, in order, before the
+    /// flow returns credentials (then the user's own opt-in MFA, if any module they enabled is
+    /// not in the chain). A module id may appear once per chain; a module whose id is also added
+    /// with [`AuthManagerBuilder::mfa_module`] (or used by another chain) must be the same
+    /// instance, so that one store is never held twice.
+    pub fn provider_with_chain(
+        mut self,
+        provider: Arc<dyn AuthProvider>,
+        chain: Vec<ChainEntry>,
+    ) -> Self {
+        self.providers.push((provider, chain));
         self
     }
 
@@ -135,7 +149,20 @@ impl AuthManagerBuilder {
         let store = AuthStore::new(self.storage.clone(), self.clock.clone());
         store.ensure_loaded().await?;
         let mut providers = IndexMap::new();
-        for provider in self.providers {
+        let mut chains = HashMap::new();
+        let mut modules = IndexMap::new();
+        for module in self.modules {
+            if modules.contains_key(module.id()) {
+                return Err(AuthError::Invalid(format!(
+                    "Duplicate mfa module {} found. Please add unique IDs if you want to have the same mfa module twice",
+                    module.module_type()
+                )));
+            }
+            modules.insert(module.id().to_owned(), module);
+        }
+        // Every module instance once, by id: the opt-in ones, then those only used by chains.
+        let mut all_modules: IndexMap<String, Arc<dyn MfaModule>> = modules.clone();
+        for (provider, chain) in self.providers {
             let key = (
                 provider.provider_type().to_owned(),
                 provider.provider_id().map(str::to_owned),
@@ -146,17 +173,11 @@ impl AuthManagerBuilder {
                     key.0
                 )));
             }
-            providers.insert(key, provider);
-        }
-        let mut modules = IndexMap::new();
-        for module in self.modules {
-            if modules.contains_key(module.id()) {
-                return Err(AuthError::Invalid(format!(
-                    "Duplicate mfa module {} found. Please add unique IDs if you want to have the same mfa module twice",
-                    module.module_type()
-                )));
+            check_chain(&key, &chain, &mut all_modules)?;
+            if !chain.is_empty() {
+                chains.insert(key.clone(), chain);
             }
-            modules.insert(module.id().to_owned(), module);
+            providers.insert(key, provider);
         }
         let init = providers
             .values()
@@ -170,7 +191,7 @@ impl AuthManagerBuilder {
                 return Err(AuthError::Provider(error));
             }
         }
-        for module in modules.values() {
+        for module in all_modules.values() {
             if let Err(error) = module.initialize().await {
                 tracing::error!(module = module.id(), %error, "MFA module failed to initialise");
                 return Err(AuthError::Mfa(error));
@@ -184,6 +205,7 @@ impl AuthManagerBuilder {
             inner: Arc::new(Inner {
                 store,
                 providers,
+                chains,
                 modules,
                 clock: self.clock,
                 rng: self.rng,
@@ -199,6 +221,36 @@ impl AuthManagerBuilder {
     }
 }
 
+/// A chain names each module once, and a module id means one instance everywhere.
+fn check_chain(
+    key: &ProviderKey,
+    chain: &[ChainEntry],
+    all_modules: &mut IndexMap<String, Arc<dyn MfaModule>>,
+) -> Result<(), AuthError> {
+    for (i, entry) in chain.iter().enumerate() {
+        let id = entry.module.id();
+        if chain[..i].iter().any(|e| e.module.id() == id) {
+            return Err(AuthError::Invalid(format!(
+                "The MFA chain of auth provider {} lists mfa module {id} twice",
+                key.0
+            )));
+        }
+        match all_modules.get(id) {
+            Some(known) if Arc::ptr_eq(known, &entry.module) => {}
+            Some(_) => {
+                return Err(AuthError::Invalid(format!(
+                    "The MFA chain of auth provider {} has its own instance of mfa module {id}; reuse the configured module or give the chain entry another id",
+                    key.0
+                )));
+            }
+            None => {
+                all_modules.insert(id.to_owned(), entry.module.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn futures_join_all<F: std::future::Future>(
     futures: impl Iterator<Item = F>,
 ) -> Vec<F::Output> {
@@ -212,6 +264,7 @@ async fn futures_join_all<F: std::future::Future>(
 struct Inner {
     store: Arc<AuthStore>,
     providers: IndexMap<ProviderKey, Arc<dyn AuthProvider>>,
+    chains: HashMap<ProviderKey, Vec<ChainEntry>>,
     modules: IndexMap<String, Arc<dyn MfaModule>>,
     clock: SharedClock,
     rng: SharedRng,
@@ -241,6 +294,7 @@ impl std::fmt::Debug for AuthManager {
                 "mfa_modules",
                 &self.inner.modules.keys().collect::<Vec<_>>(),
             )
+            .field("mfa_chains", &self.inner.chains)
             .finish_non_exhaustive()
     }
 }
@@ -317,7 +371,16 @@ impl AuthManager {
             .cloned()
     }
 
-    /// MFA modules in config order.
+    /// The required MFA chain of provider `(type, id)` (empty when it has none).
+    pub fn mfa_chain(&self, provider_type: &str, provider_id: Option<&str>) -> &[ChainEntry] {
+        self.inner
+            .chains
+            .get(&(provider_type.to_owned(), provider_id.map(str::to_owned)))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// MFA modules in config order (the opt-in ones; modules only used by chains are not here).
     pub fn mfa_modules(&self) -> Vec<Arc<dyn MfaModule>> {
         self.inner.modules.values().cloned().collect()
     }

@@ -1,6 +1,8 @@
-//! The MFA module contract: a second factor checked after the provider accepted the user.
+//! The MFA module contract: a second factor checked after the provider accepted the user, and
+//! [`ChainEntry`], one module of a provider's required MFA chain.
 
 use std::any::Any;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use flow_engine::{Flow, Schema};
@@ -22,6 +24,20 @@ impl From<crate::storage::StorageError> for MfaError {
     fn from(error: crate::storage::StorageError) -> Self {
         MfaError::Failed(error.to_string())
     }
+}
+
+/// Who a login's MFA step is about.
+///
+/// Opt-in MFA (`auth_mfa_modules`) always has a user. A provider's required chain runs for the
+/// login's credentials, which may not belong to a user yet (first sign-in): then `user_id` is
+/// `None` and only modules that can recognise the login otherwise (e.g. by `username`) can be
+/// passed without enrolment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MfaSubject {
+    /// The user the credentials are linked to (`None` for credentials not linked yet).
+    pub user_id: Option<String>,
+    /// The login's username (see [`crate::AuthProvider::credential_username`]).
+    pub username: Option<String>,
 }
 
 /// An MFA module. Implementations register themselves with [`crate::register_mfa_module!`].
@@ -62,6 +78,70 @@ pub trait MfaModule: Send + Sync + 'static {
     async fn begin_login(&self, _user_id: &str) -> Result<(), MfaError> {
         Ok(())
     }
+    /// Whether the login `subject` can pass this module without enrolling first (used by
+    /// required chains). Default: [`MfaModule::is_user_setup`] of the user; `false` without one.
+    async fn is_subject_setup(&self, subject: &MfaSubject) -> Result<bool, MfaError> {
+        match &subject.user_id {
+            Some(user_id) => self.is_user_setup(user_id).await,
+            None => Ok(false),
+        }
+    }
+    /// Checks login input for `subject` (used by required chains). Default:
+    /// [`MfaModule::validate`] for the user; `false` without one.
+    async fn validate_subject(
+        &self,
+        subject: &MfaSubject,
+        input: &Map<String, Value>,
+    ) -> Result<bool, MfaError> {
+        match &subject.user_id {
+            Some(user_id) => self.validate(user_id, input).await,
+            None => Ok(false),
+        }
+    }
+    /// Called when a chain's code form is first shown for `subject`. Default:
+    /// [`MfaModule::begin_login`] for the user; nothing without one.
+    async fn begin_login_subject(&self, subject: &MfaSubject) -> Result<(), MfaError> {
+        match &subject.user_id {
+            Some(user_id) => self.begin_login(user_id).await,
+            None => Ok(()),
+        }
+    }
     /// For downcasting to the concrete module.
     fn as_any(&self) -> &dyn Any;
+}
+
+/// One module of a provider's required MFA chain (config `modules:` on a provider entry): every
+/// login through that provider must pass it, in chain order, before credentials are returned.
+#[derive(Clone)]
+pub struct ChainEntry {
+    /// The module (the same instance as in `auth_mfa_modules` when the id is configured there).
+    pub module: Arc<dyn MfaModule>,
+    /// Whether a login that is not set up in the module enrols in it inside the login flow
+    /// (`true`, the default) or is refused with `mfa_setup_required` (`false`).
+    pub enroll: bool,
+}
+
+impl ChainEntry {
+    /// A chain entry that enrols users not set up yet.
+    pub fn new(module: Arc<dyn MfaModule>) -> Self {
+        Self {
+            module,
+            enroll: true,
+        }
+    }
+
+    /// Sets whether users not set up yet enrol during the login.
+    pub fn enroll(mut self, enroll: bool) -> Self {
+        self.enroll = enroll;
+        self
+    }
+}
+
+impl std::fmt::Debug for ChainEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainEntry")
+            .field("module", &self.module.id())
+            .field("enroll", &self.enroll)
+            .finish()
+    }
 }

@@ -133,6 +133,11 @@ pub trait AuthProvider: Send + Sync + 'static {
         data: &Map<String, Value>,
         auth: &dyn AuthAccess,
     ) -> Result<Credentials, ProviderError>;
+    /// The username a login with `credentials` is known by, for MFA modules that key entries by
+    /// username (a provider's required chain). Default: the credentials' data `username`.
+    fn credential_username(&self, credentials: &Credentials) -> Option<String> {
+        credentials.data_str("username").map(str::to_owned)
+    }
     /// Metadata for creating the user at first sign-in.
     async fn user_meta_for_credentials(
         &self,

@@ -19,6 +19,9 @@
 //! * All logins share one credential with `data: {}` (the first existing one is reused).
 //! * The user made at the first login is named `Legacy API password user`, is active and an
 //!   administrator (group `system-admin`), and is never the owner.
+//! * For MFA modules that key entries by username (a required chain, `modules:` on this entry),
+//!   the shared credential is known as [`LEGACY_USERNAME`] (`homeassistant`, the username Home
+//!   Assistant's first version of this provider stored in it), unless its data names another.
 //!
 //! Prefer the `homeassistant` provider: a shared password cannot be revoked for one person.
 
@@ -43,6 +46,8 @@ pub const PROVIDER_TYPE: &str = "legacy_api_password";
 pub const DEFAULT_NAME: &str = "Legacy API Password";
 /// Name of the shared user created at the first login.
 pub const LEGACY_USER_NAME: &str = "Legacy API password user";
+/// Username of the shared credential, for MFA modules that key entries by username.
+pub const LEGACY_USERNAME: &str = "homeassistant";
 
 /// This provider's own config keys.
 #[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -170,6 +175,15 @@ impl AuthProvider for LegacyApiPasswordProvider {
             return Ok(shared);
         }
         Ok(auth.new_credentials(PROVIDER_TYPE, id, Map::new()))
+    }
+
+    fn credential_username(&self, credentials: &Credentials) -> Option<String> {
+        Some(
+            credentials
+                .data_str("username")
+                .unwrap_or(LEGACY_USERNAME)
+                .to_owned(),
+        )
     }
 
     async fn user_meta_for_credentials(

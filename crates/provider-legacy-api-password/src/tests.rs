@@ -78,3 +78,30 @@ fn empty_configured_password_only_matches_empty_input() {
     assert_eq!(provider.provider_id(), Some("second"));
     assert_eq!(provider.name(), "Old");
 }
+
+#[test]
+fn the_shared_credential_is_known_as_homeassistant_to_mfa_chains() {
+    let provider = LegacyApiPasswordProvider::new(
+        Config {
+            api_password: "pw".to_owned(),
+        },
+        None,
+        None,
+    );
+    let credentials = |data: Value| Credentials {
+        id: "c".to_owned(),
+        auth_provider_type: PROVIDER_TYPE.to_owned(),
+        auth_provider_id: None,
+        data: data.as_object().cloned().unwrap_or_default(),
+        is_new: false,
+    };
+    assert_eq!(
+        provider.credential_username(&credentials(json!({}))),
+        Some("homeassistant".to_owned())
+    );
+    // Credentials from Home Assistant's first version of the provider carry the name.
+    assert_eq!(
+        provider.credential_username(&credentials(json!({"username": "other"}))),
+        Some("other".to_owned())
+    );
+}
