@@ -57,7 +57,29 @@ pub struct PluginEntry {
     pub location: String,
     /// Path of the entry, e.g. `homeassistant.auth_providers[1]`.
     pub key_path: String,
+    /// A provider's required MFA chain (its `modules:` key, which the provider never sees);
+    /// empty for MFA modules and providers without one.
+    pub modules: Vec<ChainModule>,
     details: EntryDetails,
+}
+
+/// One module of a provider's required MFA chain (`modules:` on a provider entry).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainModule {
+    /// The module entry: `type`, `id`, `name` and the module's own keys (without `enroll`).
+    /// When its id (default: the type) is also configured in `auth_mfa_modules` or in an earlier
+    /// chain, it is that module (one instance per id); it may then only repeat its settings.
+    pub entry: PluginEntry,
+    /// `enroll` (default `true`): whether a login not set up in the module enrols in it during
+    /// the login, or is refused with `mfa_setup_required`.
+    pub enroll: bool,
+}
+
+impl ChainModule {
+    /// The module id: `id`, defaulting to the type.
+    pub fn module_id(&self) -> &str {
+        module_id(&self.entry)
+    }
 }
 
 /// What is needed to point plugin errors at the right line without showing secrets.
@@ -92,6 +114,7 @@ impl PluginEntry {
             spec,
             location: format!("{} (default)", source.display()),
             key_path: key_path.to_owned(),
+            modules: Vec::new(),
             details: EntryDetails::default(),
         }
     }
@@ -298,27 +321,53 @@ fn to_json(
     })
 }
 
-/// Provider or MFA module, for messages and rules.
+/// Provider, MFA module, or module of a provider's required chain, for messages and rules.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     Provider,
     Module,
+    ChainModule,
 }
 
 impl Role {
     fn noun(self) -> &'static str {
         match self {
             Role::Provider => "auth provider",
-            Role::Module => "mfa module",
+            Role::Module | Role::ChainModule => "mfa module",
         }
     }
 
     fn compiled_kinds(self) -> Vec<&'static str> {
         match self {
             Role::Provider => provider_registrations().iter().map(|r| r.kind).collect(),
-            Role::Module => mfa_registrations().iter().map(|r| r.kind).collect(),
+            Role::Module | Role::ChainModule => {
+                mfa_registrations().iter().map(|r| r.kind).collect()
+            }
         }
     }
+
+    fn testing_only(self, kind: &str) -> Option<bool> {
+        match self {
+            Role::Provider => find_provider(kind).map(|r| r.testing_only),
+            Role::Module | Role::ChainModule => find_mfa_module(kind).map(|r| r.testing_only),
+        }
+    }
+}
+
+/// Keys of an entry that are the host's, not the plugin's.
+#[derive(Default)]
+struct Extras {
+    /// A provider's `modules:` (its required MFA chain), with the key's mark.
+    modules: Option<(Mark, Node)>,
+    /// A chain module's `enroll:`.
+    enroll: Option<bool>,
+}
+
+/// An entry as read, with its position and the host's own keys.
+struct Parsed {
+    mark: Mark,
+    entry: PluginEntry,
+    extras: Extras,
 }
 
 struct Parser<'a> {
@@ -429,6 +478,7 @@ impl<'a> Parser<'a> {
         for entry in &mfa_modules {
             self.check_entry(entry, Role::Module, &context)?;
         }
+        self.check_chains(&providers, &mfa_modules, &context)?;
 
         Ok(HostConfig {
             source: self.file.path.clone(),
@@ -518,13 +568,41 @@ impl<'a> Parser<'a> {
         Vec::new()
     }
 
-    /// The entries of `auth_providers` / `auth_mfa_modules`, with Home Assistant's duplicate rules.
+    /// The entries of `auth_providers` / `auth_mfa_modules`, with Home Assistant's duplicate
+    /// rules; a provider's `modules:` becomes its chain.
     fn entries(
         &mut self,
         node: &Node,
         role: Role,
         path: &str,
     ) -> Result<Vec<PluginEntry>, ConfigError> {
+        let mut entries = Vec::new();
+        for parsed in self.parsed_entries(node, role, path)? {
+            let mut entry = parsed.entry;
+            if let Some((_, modules)) = parsed.extras.modules {
+                let chain_path = join_key(&entry.key_path, "modules");
+                entry.modules = self
+                    .parsed_entries(&modules, Role::ChainModule, &chain_path)?
+                    .into_iter()
+                    .map(|p| ChainModule {
+                        entry: p.entry,
+                        enroll: p.extras.enroll.unwrap_or(true),
+                    })
+                    .collect();
+            }
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+
+    /// The entries of a list (or single mapping) of providers or modules: duplicates first (as
+    /// Home Assistant), then unknown types.
+    fn parsed_entries(
+        &mut self,
+        node: &Node,
+        role: Role,
+        path: &str,
+    ) -> Result<Vec<Parsed>, ConfigError> {
         let items: Vec<&Node> = match &node.value {
             Value::Null => Vec::new(),
             Value::Seq(items) => items.iter().collect(),
@@ -549,32 +627,36 @@ impl<'a> Parser<'a> {
             } else {
                 format!("{path}[{i}]")
             };
-            entries.push((item.mark.clone(), self.entry(item, &key_path)?));
+            let (entry, extras) = self.entry(item, &key_path, role)?;
+            entries.push(Parsed {
+                mark: item.mark.clone(),
+                entry,
+                extras,
+            });
         }
         // Duplicates are checked before types, as Home Assistant's schema does.
-        for (i, (mark, entry)) in entries.iter().enumerate() {
-            let duplicate = entries[..i].iter().any(|(_, other)| match role {
-                Role::Provider => other.kind == entry.kind && other.spec.id == entry.spec.id,
-                Role::Module => module_id(other) == module_id(entry),
+        for (i, parsed) in entries.iter().enumerate() {
+            let (mark, entry) = (&parsed.mark, &parsed.entry);
+            let first = entries[..i].iter().find(|other| match role {
+                Role::Provider => {
+                    other.entry.kind == entry.kind && other.entry.spec.id == entry.spec.id
+                }
+                Role::Module | Role::ChainModule => module_id(&other.entry) == module_id(entry),
             });
-            if duplicate {
-                let template = match role {
-                    Role::Provider => DUPLICATE_PROVIDER,
-                    Role::Module => DUPLICATE_MODULE,
-                };
-                return Err(invalid(
-                    mark,
-                    &entry.key_path,
-                    template.replace("{}", &entry.kind),
-                ));
-            }
-        }
-        for (mark, entry) in &entries {
-            let testing_only = match role {
-                Role::Provider => find_provider(&entry.kind).map(|r| r.testing_only),
-                Role::Module => find_mfa_module(&entry.kind).map(|r| r.testing_only),
+            let Some(first) = first else { continue };
+            let message = match role {
+                Role::Provider => DUPLICATE_PROVIDER.replace("{}", &entry.kind),
+                Role::Module => DUPLICATE_MODULE.replace("{}", &entry.kind),
+                Role::ChainModule => format!(
+                    "mfa module {} is listed twice in the modules of this auth provider (first at line {}); a chain asks for each module once",
+                    module_id(entry),
+                    first.mark.line
+                ),
             };
-            match testing_only {
+            return Err(invalid(mark, &entry.key_path, message));
+        }
+        for Parsed { mark, entry, .. } in &entries {
+            match role.testing_only(&entry.kind) {
                 None => {
                     let kinds = role.compiled_kinds();
                     return Err(invalid(
@@ -602,11 +684,18 @@ impl<'a> Parser<'a> {
                 Some(false) => {}
             }
         }
-        Ok(entries.into_iter().map(|(_, e)| e).collect())
+        Ok(entries)
     }
 
-    /// One entry: a mapping with `type` (string), optional `name` and `id` (strings).
-    fn entry(&self, node: &Node, key_path: &str) -> Result<PluginEntry, ConfigError> {
+    /// One entry: a mapping with `type` (string), optional `name` and `id` (strings); a provider
+    /// may have `modules` (its chain), a chain module `enroll` (boolean). The other keys are the
+    /// plugin's.
+    fn entry(
+        &self,
+        node: &Node,
+        key_path: &str,
+        role: Role,
+    ) -> Result<(PluginEntry, Extras), ConfigError> {
         let Value::Map(pairs) = &node.value else {
             return Err(invalid(
                 &node.mark,
@@ -650,17 +739,39 @@ impl<'a> Parser<'a> {
             ..Default::default()
         };
         let mut config = serde_json::Map::new();
+        let mut extras = Extras::default();
         for (key, value) in pairs {
             if matches!(key.name.as_str(), "type" | "id" | "name") {
                 continue;
             }
             let path = join_key(key_path, &key.name);
+            match (role, key.name.as_str()) {
+                (Role::Provider, "modules") => {
+                    extras.modules = Some((key.mark.clone(), value.clone()));
+                    continue;
+                }
+                (Role::ChainModule, "enroll") => {
+                    let Value::Bool(enroll) = value.value else {
+                        return Err(invalid(
+                            &value.mark,
+                            &path,
+                            format!(
+                                "expected a boolean (true or false), found {}",
+                                value.value.describe()
+                            ),
+                        ));
+                    };
+                    extras.enroll = Some(enroll);
+                    continue;
+                }
+                _ => {}
+            }
             details
                 .keys
                 .push((key.name.clone(), 0, path.clone(), key.mark.location()));
             config.insert(key.name.clone(), to_json(value, &path, 1, &mut details)?);
         }
-        Ok(PluginEntry {
+        let entry = PluginEntry {
             kind,
             spec: PluginSpec {
                 id,
@@ -669,8 +780,33 @@ impl<'a> Parser<'a> {
             },
             location: location.to_string(),
             key_path: key_path.to_owned(),
+            modules: Vec::new(),
             details,
-        })
+        };
+        Ok((entry, extras))
+    }
+
+    /// Chains use one instance per module id: an id configured in `auth_mfa_modules` or in an
+    /// earlier chain is that module (same type, no other settings); a new id is a module of its
+    /// own, checked by its plugin now.
+    fn check_chains(
+        &self,
+        providers: &[PluginEntry],
+        mfa_modules: &[PluginEntry],
+        context: &PluginContext,
+    ) -> Result<(), ConfigError> {
+        let mut known: Vec<&PluginEntry> = mfa_modules.iter().collect();
+        for link in providers.iter().flat_map(|p| &p.modules) {
+            let entry = &link.entry;
+            match known.iter().find(|k| module_id(k) == link.module_id()) {
+                Some(first) => check_same_module(entry, first)?,
+                None => {
+                    self.check_entry(entry, Role::ChainModule, context)?;
+                    known.push(entry);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Lets the plugin check its keys now, against a scratch in-memory store (builders are plain
@@ -685,7 +821,7 @@ impl<'a> Parser<'a> {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match role {
             Role::Provider => find_provider(&entry.kind)
                 .map(|r: &ProviderRegistration| (r.build)(spec, context).map(drop)),
-            Role::Module => find_mfa_module(&entry.kind)
+            Role::Module | Role::ChainModule => find_mfa_module(&entry.kind)
                 .map(|r: &MfaRegistration| (r.build)(spec, context).map(drop)),
         }));
         match outcome {
@@ -698,6 +834,52 @@ impl<'a> Parser<'a> {
     }
 }
 
-fn module_id(entry: &PluginEntry) -> &str {
+pub(crate) fn module_id(entry: &PluginEntry) -> &str {
     entry.spec.id.as_deref().unwrap_or(&entry.kind)
+}
+
+/// Where an entry is, for messages (`line N` in the same file, else `file:line:column`).
+fn described_location(entry: &PluginEntry, relative_to: &PluginEntry) -> String {
+    match (&entry.details.location, &relative_to.details.location) {
+        (Some(at), Some(here)) if at.file == here.file => format!("line {}", at.line),
+        _ => entry.location.clone(),
+    }
+}
+
+/// A chain entry naming a module id that is already configured (`first`) must be that module:
+/// the same type, and no settings (name, own keys) other than the ones it already has.
+pub(crate) fn check_same_module(
+    entry: &PluginEntry,
+    first: &PluginEntry,
+) -> Result<(), ConfigError> {
+    let id = module_id(entry);
+    let mismatch = if first.kind != entry.kind {
+        Some(format!(
+            "mfa module id {id} is already used by the {} module at {}; give this entry another id",
+            first.kind,
+            described_location(first, entry)
+        ))
+    } else {
+        let other_name = entry.spec.name.is_some() && entry.spec.name != first.spec.name;
+        let own_keys = entry.spec.config.as_object().is_some_and(|c| !c.is_empty());
+        let other_config = own_keys && entry.spec.config != first.spec.config;
+        (other_name || other_config).then(|| {
+            format!(
+                "mfa module {id} is already configured at {} with other settings; a chain uses that module: leave out the settings, or give this entry another id",
+                described_location(first, entry)
+            )
+        })
+    };
+    match mismatch {
+        Some(message) => Err(ConfigError::Invalid {
+            location: entry.details.location.clone().unwrap_or_else(|| Location {
+                file: PathBuf::from(entry.location.trim_end_matches(" (default)")),
+                line: 1,
+                column: 1,
+            }),
+            key_path: entry.key_path.clone(),
+            message,
+        }),
+        None => Ok(()),
+    }
 }

@@ -8,10 +8,11 @@ use auth_core::registry::{
 };
 use auth_core::storage::StorageLock;
 use auth_core::{
-    AuthManager, FileStorage, ManagerLimits, OsRng, SharedClock, SharedRng, Storage, SystemClock,
+    AuthManager, ChainEntry, FileStorage, ManagerLimits, MfaModule, OsRng, SharedClock, SharedRng,
+    Storage, SystemClock,
 };
 
-use crate::config::{ConfigLoader, HostConfig, PluginEntry};
+use crate::config::{ConfigLoader, HostConfig, PluginEntry, check_same_module};
 use crate::error::HostError;
 
 /// What a host chooses besides the configuration file.
@@ -47,8 +48,31 @@ fn unknown_type(entry: &PluginEntry, noun: &str) -> HostError {
         .into()
 }
 
+/// Builds an MFA module entry through its registration.
+fn build_module(
+    entry: &PluginEntry,
+    context: &PluginContext,
+) -> Result<Arc<dyn MfaModule>, HostError> {
+    let registration =
+        find_mfa_module(&entry.kind).ok_or_else(|| unknown_type(entry, "mfa module"))?;
+    if registration.testing_only {
+        tracing::warn!(
+            module = entry.kind.as_str(),
+            location = entry.location.as_str(),
+            "INSECURE: the {} mfa module is for testing only; its codes are in the configuration",
+            entry.kind
+        );
+    }
+    (registration.build)(entry.spec.clone(), context)
+        .map_err(|e| HostError::Config(entry.plugin_error(&e)))
+}
+
 /// Builds every configured provider and MFA module through its registration (with the
 /// `http: trusted_proxies` in its context) and starts an [`AuthManager`] over `storage`.
+///
+/// A provider's required chain (`modules:`) uses one module instance per id: an id that is also
+/// in `auth_mfa_modules` (or in an earlier chain) is that module, so a store such as
+/// `.storage/auth_module.totp` is never held by two instances.
 pub async fn auth_manager_from_config(
     config: &HostConfig,
     storage: Arc<dyn Storage>,
@@ -65,6 +89,13 @@ pub async fn auth_manager_from_config(
         .clock(options.clock)
         .rng(options.rng)
         .limits(options.limits);
+    // Module instances by id, with the entry that defined them.
+    let mut modules: Vec<(&PluginEntry, Arc<dyn MfaModule>)> = Vec::new();
+    for entry in &config.mfa_modules {
+        let module = build_module(entry, &context)?;
+        builder = builder.mfa_module(module.clone());
+        modules.push((entry, module));
+    }
     for entry in &config.providers {
         let registration =
             find_provider(&entry.kind).ok_or_else(|| unknown_type(entry, "auth provider"))?;
@@ -78,22 +109,25 @@ pub async fn auth_manager_from_config(
         }
         let provider = (registration.build)(entry.spec.clone(), &context)
             .map_err(|e| HostError::Config(entry.plugin_error(&e)))?;
-        builder = builder.provider(provider);
-    }
-    for entry in &config.mfa_modules {
-        let registration =
-            find_mfa_module(&entry.kind).ok_or_else(|| unknown_type(entry, "mfa module"))?;
-        if registration.testing_only {
-            tracing::warn!(
-                module = entry.kind.as_str(),
-                location = entry.location.as_str(),
-                "INSECURE: the {} mfa module is for testing only; its codes are in the configuration",
-                entry.kind
-            );
+        let mut chain = Vec::with_capacity(entry.modules.len());
+        for link in &entry.modules {
+            let known = modules
+                .iter()
+                .find(|(first, _)| crate::config::module_id(first) == link.module_id());
+            let module = match known {
+                Some((first, module)) => {
+                    check_same_module(&link.entry, first)?;
+                    module.clone()
+                }
+                None => {
+                    let module = build_module(&link.entry, &context)?;
+                    modules.push((&link.entry, module.clone()));
+                    module
+                }
+            };
+            chain.push(ChainEntry::new(module).enroll(link.enroll));
         }
-        let module = (registration.build)(entry.spec.clone(), &context)
-            .map_err(|e| HostError::Config(entry.plugin_error(&e)))?;
-        builder = builder.mfa_module(module);
+        builder = builder.provider_with_chain(provider, chain);
     }
     Ok(builder.build().await?)
 }

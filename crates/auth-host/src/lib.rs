@@ -61,7 +61,7 @@ mod resolve;
 mod schema;
 mod yaml;
 
-pub use config::{ConfigLoader, HostConfig, PluginEntry, load_config, parse_config};
+pub use config::{ChainModule, ConfigLoader, HostConfig, PluginEntry, load_config, parse_config};
 pub use error::{ConfigError, HostError, Location};
 pub use host::{Host, HostOptions, auth_manager_from_config};
 pub use http::{DEFAULT_CORS_ORIGIN, DEFAULT_PORT, HttpSettings, NO_LOGIN_ATTEMPT_THRESHOLD};

@@ -18,14 +18,23 @@ pub fn config_schema_filtered(include: impl Fn(PluginRole, &str) -> bool) -> sch
         .into_iter()
         .filter(|r| include(PluginRole::Provider, r.kind))
         .map(|r| {
-            plugin_variant(
+            let mut variant = plugin_variant(
                 "provider",
                 r.kind,
                 r.default_name,
                 r.testing_only,
                 (r.config_schema)(),
                 &mut defs,
-            )
+            );
+            add_property(
+                &mut variant,
+                "modules",
+                list_or_one(
+                    "mfa_chain_module",
+                    "hass-auth: MFA modules every login through this provider must pass, in this order, before the user's own opt-in MFA. Same types as auth_mfa_modules; an id (default: the type) that is configured there is that module.",
+                ),
+            );
+            variant
         })
         .collect();
     let modules: Vec<Json> = mfa_registrations()
@@ -40,6 +49,22 @@ pub fn config_schema_filtered(include: impl Fn(PluginRole, &str) -> bool) -> sch
                 (r.config_schema)(),
                 &mut defs,
             )
+        })
+        .collect();
+    let chain_modules: Vec<Json> = modules
+        .iter()
+        .cloned()
+        .map(|mut variant| {
+            add_property(
+                &mut variant,
+                "enroll",
+                json!({
+                    "type": "boolean",
+                    "default": true,
+                    "description": "Whether a login not set up in this module enrols in it during the login (true) or is refused with mfa_setup_required (false)."
+                }),
+            );
+            variant
         })
         .collect();
     let one_of = |variants: Vec<Json>, description: &str| -> Json {
@@ -58,18 +83,15 @@ pub fn config_schema_filtered(include: impl Fn(PluginRole, &str) -> bool) -> sch
         "mfa_module".to_owned(),
         one_of(modules, "One MFA module; `type` selects which."),
     );
+    all_defs.insert(
+        "mfa_chain_module".to_owned(),
+        one_of(
+            chain_modules,
+            "One module of a provider's required MFA chain: an MFA module entry, plus `enroll`.",
+        ),
+    );
     all_defs.insert("http".to_owned(), http_schema());
     all_defs.extend(defs);
-    let list_or_one = |item: &str, description: &str| -> Json {
-        json!({
-            "description": description,
-            "anyOf": [
-                { "type": "array", "items": { "$ref": format!("#/$defs/{item}") } },
-                { "$ref": format!("#/$defs/{item}") },
-                { "type": "null" }
-            ]
-        })
-    };
     let schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "hass-auth configuration.yaml",
@@ -97,6 +119,25 @@ pub fn config_schema_filtered(include: impl Fn(PluginRole, &str) -> bool) -> sch
     match schema {
         Json::Object(map) => schemars::Schema::from(map),
         _ => schemars::Schema::default(),
+    }
+}
+
+/// A list of `$defs/<item>`, a single one, or nothing.
+fn list_or_one(item: &str, description: &str) -> Json {
+    json!({
+        "description": description,
+        "anyOf": [
+            { "type": "array", "items": { "$ref": format!("#/$defs/{item}") } },
+            { "$ref": format!("#/$defs/{item}") },
+            { "type": "null" }
+        ]
+    })
+}
+
+/// Adds a property to a plugin variant (after the plugin's own).
+fn add_property(variant: &mut Json, name: &str, schema: Json) {
+    if let Some(Json::Object(properties)) = variant.get_mut("properties") {
+        properties.insert(name.to_owned(), schema);
     }
 }
 

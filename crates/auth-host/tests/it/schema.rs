@@ -65,6 +65,18 @@ fn schema_has_one_variant_per_linked_plugin_type() {
         .map(|r| r.kind.to_owned())
         .collect();
     assert_eq!(variants("mfa_module"), modules);
+    // Chain modules are the same types, with `enroll`.
+    assert_eq!(variants("mfa_chain_module"), modules);
+    for variant in schema["$defs"]["mfa_chain_module"]["oneOf"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(
+            variant["properties"]["enroll"]["type"], "boolean",
+            "{variant}"
+        );
+        assert_eq!(variant["additionalProperties"], Value::Bool(false));
+    }
 
     let fork = schema["$defs"]["auth_provider"]["oneOf"]
         .as_array()
@@ -78,7 +90,12 @@ fn schema_has_one_variant_per_linked_plugin_type() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, ["type", "name", "id", "accounts"]);
+    // `modules` (a required MFA chain) is the host's key, on every provider.
+    assert_eq!(keys, ["type", "name", "id", "accounts", "modules"]);
+    assert_eq!(
+        fork["properties"]["modules"]["anyOf"][0]["items"]["$ref"],
+        "#/$defs/mfa_chain_module"
+    );
     assert_eq!(fork["required"], serde_json::json!(["type", "accounts"]));
     assert_eq!(fork["additionalProperties"], Value::Bool(false));
     // The fork's Account definition was lifted to the root, and its reference follows it.
