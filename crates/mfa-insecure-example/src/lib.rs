@@ -115,16 +115,21 @@ impl JsonSchema for Config {
     }
 }
 
+/// A field that may be left out but is not `null` when given.
+fn not_null(schema: &mut schemars::Schema) {
+    schema.insert("type".to_owned(), "string".into());
+}
+
 /// One PIN, for a user (`user_id`) or for the logins with a username (`username`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [{"required": ["user_id"]}, {"required": ["username"]}]))]
 pub struct PinEntry {
     /// The user's id.
-    #[serde(default)]
+    #[schemars(transform = not_null)]
     pub user_id: Option<String>,
     /// The login's username (credentials data `username`); used by required chains.
-    #[serde(default)]
+    #[schemars(transform = not_null)]
     pub username: Option<String>,
     /// The PIN, in plain text.
     pub pin: String,
