@@ -44,12 +44,13 @@ mod tests {
                 in_section = sections.iter().any(|s| line == format!("[{s}]"));
                 continue;
             }
-            if in_section && !line.starts_with('#') {
-                if let Some((name, _)) = line.split_once('=') {
-                    let name = name.trim().trim_end_matches(".workspace").trim();
-                    if !name.is_empty() {
-                        names.push(name.to_owned());
-                    }
+            if in_section
+                && !line.starts_with('#')
+                && let Some((name, _)) = line.split_once('=')
+            {
+                let name = name.trim().trim_end_matches(".workspace").trim();
+                if !name.is_empty() {
+                    names.push(name.to_owned());
                 }
             }
         }
@@ -114,12 +115,13 @@ mod tests {
         for (krate, manifest) in manifests() {
             let Some(own) = rank(&krate) else { continue };
             for dep in dependency_names(&manifest, &["dependencies"]) {
-                if let Some(theirs) = rank(&dep) {
-                    if theirs >= own && dep != krate {
-                        offenders.push(format!(
-                            "{krate} (layer {own}) depends on {dep} (layer {theirs})"
-                        ));
-                    }
+                if let Some(theirs) = rank(&dep)
+                    && theirs >= own
+                    && dep != krate
+                {
+                    offenders.push(format!(
+                        "{krate} (layer {own}) depends on {dep} (layer {theirs})"
+                    ));
                 }
             }
         }
