@@ -2,6 +2,7 @@
 
 mod support;
 
+mod chain;
 mod codes;
 mod fixtures;
 mod login_flow;
