@@ -25,6 +25,7 @@ pub mod options;
 pub mod page;
 pub mod signed;
 mod views;
+pub mod websocket;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -175,6 +176,7 @@ impl AuthHttp {
             )
             .route("/.well-known/change-password", get(views::change_password))
             .route("/api/", get(views::api_root))
+            .route("/api/websocket", websocket::route(self))
             .route("/api/onboarding", get(views::onboarding_status))
             .route("/api/onboarding/users", post(views::onboarding_users))
             .route(

@@ -34,6 +34,8 @@ pub struct HttpOptions {
     pub body_limit: usize,
     /// The version reported in websocket `auth_required`/`auth_ok`.
     pub ha_version: String,
+    /// Limits of the websocket endpoint.
+    pub websocket: crate::websocket::WebsocketOptions,
 }
 
 impl Default for HttpOptions {
@@ -52,6 +54,7 @@ impl Default for HttpOptions {
             auth_body_limit: 64 * 1024,
             body_limit: 16 * 1024 * 1024,
             ha_version: "2026.11.0".to_owned(),
+            websocket: crate::websocket::WebsocketOptions::default(),
         }
     }
 }

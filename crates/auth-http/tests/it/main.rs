@@ -11,3 +11,4 @@ mod fixtures;
 mod login;
 mod onboarding;
 mod token;
+mod websocket;

@@ -1,0 +1,220 @@
+//! `config/auth_provider/homeassistant/*` commands (websocket.md §5): usernames and passwords of
+//! the `homeassistant` provider.
+
+use auth_core::{AuthAccess, AuthError, Credentials, ProviderError, User};
+use provider_homeassistant::HomeAssistantProvider;
+use serde_json::{Map, Value};
+
+use super::messages::WsError;
+use super::{Session, str_field};
+use crate::views::password_admin;
+
+const PROVIDER_TYPE: &str = "homeassistant";
+
+/// Serialises "does the user have credentials yet?" with adding them (HA holds a lock too).
+static CREDENTIALS_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn provider(session: &Session) -> Result<HomeAssistantProvider, WsError> {
+    session
+        .manager()
+        .auth_provider(PROVIDER_TYPE, None)
+        .and_then(|p| password_admin(p.as_ref()).cloned())
+        .ok_or_else(|| {
+            WsError::new(
+                "unknown_error",
+                "The homeassistant auth provider is not configured",
+            )
+        })
+}
+
+fn provider_error(context: &str, error: ProviderError) -> WsError {
+    match error {
+        ProviderError::InvalidUser(message) => WsError::home_assistant(&message),
+        ProviderError::InvalidUsername {
+            key,
+            message,
+            placeholders,
+        } => WsError::translated(&message, key, placeholders),
+        other => WsError::internal(context, &other),
+    }
+}
+
+fn auth_error(context: &str, error: AuthError) -> WsError {
+    match error {
+        AuthError::Provider(error) => provider_error(context, error),
+        other => WsError::internal(context, &other),
+    }
+}
+
+/// The user's first credential of the provider.
+fn credential_of(user: &User) -> Option<&Credentials> {
+    user.credentials
+        .iter()
+        .find(|c| c.belongs_to(PROVIDER_TYPE, None))
+}
+
+fn credentials_not_found() -> WsError {
+    WsError::new("credentials_not_found", "Credentials not found")
+}
+
+/// The target of the owner-only admin commands.
+fn owner_target(session: &Session, msg: &Map<String, Value>) -> Result<User, WsError> {
+    if !session.user()?.is_owner {
+        return Err(WsError::unauthorized());
+    }
+    session
+        .manager()
+        .user(str_field(msg, "user_id"))
+        .ok_or_else(|| WsError::new("user_not_found", "User not found"))
+}
+
+pub(super) async fn create(session: &Session, msg: &Map<String, Value>) -> Result<Value, WsError> {
+    let provider = provider(session)?;
+    let manager = session.manager();
+    let caller = session.user()?;
+    let _serialised = CREDENTIALS_LOCK.lock().await;
+    let user = manager
+        .user(str_field(msg, "user_id"))
+        .ok_or_else(|| WsError::new("not_found", "User not found"))?;
+    if user.system_generated {
+        return Err(WsError::new(
+            "system_generated",
+            "Cannot add credentials to a system generated user.",
+        ));
+    }
+    if user.is_owner && !caller.is_owner {
+        return Err(WsError::unauthorized());
+    }
+    if credential_of(&user).is_some() {
+        return Err(WsError::new(
+            "credentials_exist",
+            "User already has credentials for this provider",
+        ));
+    }
+    let username = str_field(msg, "username");
+    provider
+        .add_auth(username, str_field(msg, "password"))
+        .await
+        .map_err(|e| provider_error("config/auth_provider/homeassistant/create", e))?;
+    let mut data = Map::new();
+    data.insert("username".to_owned(), Value::String(username.to_owned()));
+    let access: &dyn AuthAccess = manager;
+    let linked =
+        match auth_core::AuthProvider::get_or_create_credentials(&provider, &data, access).await {
+            Ok(credentials) => manager
+                .link_user(&user.id, credentials)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+    if let Err(error) = linked {
+        // Leave no password entry without a credential behind.
+        if let Err(undo) = provider.remove_auth(username).await {
+            tracing::error!(%undo, "cannot undo a half-done credential creation");
+        }
+        return Err(WsError::internal(
+            "config/auth_provider/homeassistant/create",
+            &error,
+        ));
+    }
+    Ok(Value::Null)
+}
+
+pub(super) async fn delete(session: &Session, msg: &Map<String, Value>) -> Result<Value, WsError> {
+    let provider = provider(session)?;
+    let manager = session.manager();
+    let username = str_field(msg, "username");
+    let credential = manager
+        .credentials_of(PROVIDER_TYPE, None)
+        .into_iter()
+        .find(|c| c.data_str("username") == Some(username));
+    let Some(credential) = credential else {
+        provider
+            .remove_auth(username)
+            .await
+            .map_err(|e| provider_error("config/auth_provider/homeassistant/delete", e))?;
+        return Ok(Value::Null);
+    };
+    if manager
+        .user_by_credentials(&credential.id)
+        .is_some_and(|owner| owner.is_owner)
+    {
+        return Err(WsError::new(
+            "cannot_delete_owner_credentials",
+            "Unable to delete the credentials of the owner",
+        ));
+    }
+    manager
+        .remove_credentials(&credential.id)
+        .await
+        .map_err(|e| auth_error("config/auth_provider/homeassistant/delete", e))?;
+    Ok(Value::Null)
+}
+
+pub(super) async fn change_password(
+    session: &Session,
+    msg: &Map<String, Value>,
+) -> Result<Value, WsError> {
+    let provider = provider(session)?;
+    let user = session.user()?;
+    let username = credential_of(&user)
+        .and_then(|c| c.data_str("username"))
+        .ok_or_else(credentials_not_found)?;
+    let context = "config/auth_provider/homeassistant/change_password";
+    let valid = provider
+        .validate_login(username, str_field(msg, "current_password"))
+        .await
+        .map_err(|e| provider_error(context, e))?;
+    if !valid {
+        return Err(WsError::new(
+            "invalid_current_password",
+            "Invalid current password",
+        ));
+    }
+    provider
+        .change_password(username, str_field(msg, "new_password"))
+        .await
+        .map_err(|e| provider_error(context, e))?;
+    Ok(Value::Null)
+}
+
+pub(super) async fn admin_change_password(
+    session: &Session,
+    msg: &Map<String, Value>,
+) -> Result<Value, WsError> {
+    let provider = provider(session)?;
+    let user = owner_target(session, msg)?;
+    let username = credential_of(&user)
+        .and_then(|c| c.data_str("username"))
+        .ok_or_else(credentials_not_found)?;
+    provider
+        .change_password(username, str_field(msg, "password"))
+        .await
+        .map_err(|e| {
+            provider_error(
+                "config/auth_provider/homeassistant/admin_change_password",
+                e,
+            )
+        })?;
+    Ok(Value::Null)
+}
+
+pub(super) async fn admin_change_username(
+    session: &Session,
+    msg: &Map<String, Value>,
+) -> Result<Value, WsError> {
+    let provider = provider(session)?;
+    let user = owner_target(session, msg)?;
+    let credential = credential_of(&user).ok_or_else(credentials_not_found)?;
+    let access: &dyn AuthAccess = session.manager();
+    provider
+        .change_username(access, credential, str_field(msg, "username"))
+        .await
+        .map_err(|e| {
+            provider_error(
+                "config/auth_provider/homeassistant/admin_change_username",
+                e,
+            )
+        })?;
+    Ok(Value::Null)
+}
