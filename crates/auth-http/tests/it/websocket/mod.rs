@@ -2,6 +2,7 @@
 
 mod auth_phase;
 mod envelope;
+mod ha_fixture;
 mod mfa;
 mod password;
 mod tokens;
