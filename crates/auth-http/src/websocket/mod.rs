@@ -45,8 +45,8 @@ use schema::{Field, Kind, opt, req};
 /// Limits of the websocket endpoint.
 #[derive(Clone, Debug)]
 pub struct WebsocketOptions {
-    /// Most connections open at once (authenticated or not); more are refused with 503.
-    /// HA has no limit.
+    /// Most connections open at once (authenticated or not) through one router (each
+    /// [`AuthHttp::router`] call has its own count); more are refused with 503. HA has no limit.
     pub max_connections: usize,
     /// Time a client has to send its auth message (HA: 10 s).
     pub auth_timeout: Duration,

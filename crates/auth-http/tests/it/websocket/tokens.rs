@@ -342,4 +342,15 @@ async fn signed_paths_use_the_connection_token() {
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         600
     );
+    // Beyond what HA's timedelta can hold: HA fails with an overflow, reported generically.
+    assert_eq!(
+        ws.err(json!({"type": "auth/sign_path", "path": "/api/", "expires": i64::MAX}))
+            .await,
+        error("unknown_error", "Unknown error")
+    );
+    assert_eq!(
+        ws.err(json!({"type": "auth/long_lived_access_token", "client_name": "Forever", "lifespan": 1_000_000_000_i64}))
+            .await,
+        error("unknown_error", "Unknown error")
+    );
 }
