@@ -5,6 +5,7 @@ use auth_testkit as _;
 use proptest as _;
 use provider_example_fork as _;
 use tempfile as _;
+use time as _;
 use tokio as _;
 
 use std::path::Path;

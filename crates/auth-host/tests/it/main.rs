@@ -4,6 +4,14 @@
 use provider_example_fork as _;
 
 mod build;
+#[cfg(all(
+    feature = "provider-homeassistant",
+    feature = "provider-legacy-api-password",
+    feature = "provider-insecure-example",
+    feature = "mfa-totp",
+    feature = "mfa-insecure-example"
+))]
+mod chain;
 mod errors;
 mod http;
 mod loading;
