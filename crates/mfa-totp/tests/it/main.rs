@@ -2,6 +2,7 @@
 
 use mfa_totp as _;
 
+mod chain;
 mod ha_fixture;
 mod login;
 mod registry;

@@ -191,6 +191,8 @@ pub struct Options {
     pub pin_module: bool,
     /// Seed of the random source.
     pub seed: u64,
+    /// Whether the provider requires totp as a chain (`modules: [{type: totp}]`), with `enroll`.
+    pub chain: Option<bool>,
 }
 
 impl Default for Options {
@@ -199,6 +201,7 @@ impl Default for Options {
             provider_kind: "test",
             pin_module: false,
             seed: 7,
+            chain: None,
         }
     }
 }
@@ -262,8 +265,14 @@ impl Env {
         let mut builder = AuthManager::builder(storage)
             .clock(clock.clone())
             .rng(rng.clone())
-            .provider(provider.clone())
             .mfa_module(totp.clone());
+        builder = match options.chain {
+            Some(enroll) => builder.provider_with_chain(
+                provider.clone(),
+                vec![auth_core::ChainEntry::new(totp.clone()).enroll(enroll)],
+            ),
+            None => builder.provider(provider.clone()),
+        };
         if options.pin_module {
             builder = builder.mfa_module(Arc::new(PinModule {
                 pins: Mutex::new(HashMap::new()),
