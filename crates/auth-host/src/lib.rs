@@ -11,6 +11,9 @@
 //!       trusted_networks: [192.168.0.0/24]
 //!     - type: legacy_api_password
 //!       api_password: !secret api_password      # from secrets.yaml next to this file
+//!       modules:                    # required MFA for every login through this provider
+//!         - type: totp              # the totp module below (one instance per module id)
+//!           enroll: false           # refuse logins not set up yet (default: enrol them)
 //!   auth_mfa_modules:               # absent: [{type: totp, id: totp, name: Authenticator app}]
 //!     - type: totp
 //! http:
@@ -42,12 +45,17 @@
 //! Plain scalars are typed as Home Assistant's YAML 1.1 loader does (`on` is `true`, `0755` is
 //! 493). Each entry's own keys are then handed to its plugin (`deny_unknown_fields` structs),
 //! once at load time against a scratch in-memory store so that every mistake is reported with
-//! `file:line:column` and key path, and again when the manager is built.
+//! `file:line:column` and key path, and again when the manager is built. A provider's `modules:`
+//! key (its required MFA chain, see [`ChainModule`] and `docs/configuration.md`) is the host's:
+//! it is taken out before the provider sees its keys, and each chain entry (`enroll` taken out) is
+//! an MFA module entry.
 //!
 //! # Differences from Home Assistant
 //!
 //! * `type: insecure_example` (and any plugin registered `testing_only`) is accepted with a loud
 //!   warning instead of being refused ("... is for testing only.").
+//! * `modules:` on a provider entry (Home Assistant's first auth-module design) is a required MFA
+//!   chain; Home Assistant refuses or ignores it.
 //! * Duplicate keys in the sections hass-auth reads are errors (PyYAML keeps the last one).
 //! * The `http:` settings are read from YAML (Home Assistant 2026.8 moved them to `.storage/http`);
 //!   `http: frontend_dir` is hass-auth's own key; `ssl_*` keys are ignored with a warning.

@@ -712,3 +712,46 @@ async fn chains_that_name_the_same_id_use_one_instance() {
     };
     assert!(Arc::ptr_eq(&module("a"), &module("b")));
 }
+
+#[tokio::test]
+async fn a_chain_also_runs_for_trusted_networks_including_the_bypass_login() {
+    let env = host(&[(
+        "configuration.yaml",
+        "homeassistant:
+  auth_providers:
+    - type: trusted_networks
+      trusted_networks: [192.168.0.0/24]
+      allow_bypass_login: true
+      modules:
+        - type: totp
+",
+    )])
+    .await;
+    let manager = env.manager();
+    let user = manager
+        .create_user(Some("Kiosk".into()), vec!["system-users".into()], false)
+        .await
+        .unwrap();
+    let context = LoginContext {
+        ip_address: Some("192.168.0.10".parse().unwrap()),
+        ..Default::default()
+    };
+    // Without a chain the bypass would finish at once; here it asks to enrol.
+    let started = manager
+        .start_login_flow("trusted_networks", None, context)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_json();
+    assert_eq!(started["step_id"], "mfa_setup", "{started}");
+    let secret = started["description_placeholders"]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let flow = started["flow_id"].as_str().unwrap();
+    let code = mfa_totp::code_at(&secret, env.now()).unwrap();
+    let done = env.submit(flow, json!({"code": code})).await;
+    assert_eq!(done["type"], "create_entry", "{done}");
+    let totp = manager.mfa_module("totp").unwrap();
+    assert!(totp.is_user_setup(&user.id).await.unwrap());
+}

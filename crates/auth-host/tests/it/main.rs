@@ -8,6 +8,7 @@ mod build;
     feature = "provider-homeassistant",
     feature = "provider-legacy-api-password",
     feature = "provider-insecure-example",
+    feature = "provider-trusted-networks",
     feature = "mfa-totp",
     feature = "mfa-insecure-example"
 ))]
