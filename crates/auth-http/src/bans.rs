@@ -143,7 +143,7 @@ impl Bans {
             entry.updated = now;
             entry.score
         };
-        if score + 1e-9 >= self.threshold as f64 {
+        if score + 1e-3 >= self.threshold as f64 {
             self.ban(ip, now);
         }
     }
