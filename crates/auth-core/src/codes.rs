@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use parking_lot::Mutex;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::models::{AUTH_CODE_EXPIRATION, Credentials};
 
@@ -30,21 +30,28 @@ pub struct AuthCode {
 pub struct AuthCodes {
     codes: Mutex<HashMap<(String, String), AuthCode>>,
     max: usize,
+    lifetime: Duration,
 }
 
 impl AuthCodes {
-    /// A table holding at most `max` codes.
+    /// A table holding at most `max` codes, each valid for 10 minutes (HA's lifetime).
     pub fn new(max: usize) -> Self {
+        Self::with_lifetime(max, AUTH_CODE_EXPIRATION)
+    }
+
+    /// A table holding at most `max` codes, each valid for `lifetime`.
+    pub fn with_lifetime(max: usize, lifetime: Duration) -> Self {
         Self {
             codes: Mutex::new(HashMap::new()),
             max: max.max(1),
+            lifetime,
         }
     }
 
     /// Stores `code` for `value`; purges expired codes first and, when still full, drops the oldest.
     pub fn insert(&self, value: String, code: AuthCode, now: OffsetDateTime) {
         let mut codes = self.codes.lock();
-        codes.retain(|_, c| now - c.created_at < AUTH_CODE_EXPIRATION);
+        codes.retain(|_, c| now - c.created_at < self.lifetime);
         while codes.len() >= self.max {
             let oldest = codes
                 .iter()
@@ -67,7 +74,7 @@ impl AuthCodes {
             .codes
             .lock()
             .remove(&(client_id.to_owned(), value.to_owned()))?;
-        (now - code.created_at < AUTH_CODE_EXPIRATION).then_some(code)
+        (now - code.created_at < self.lifetime).then_some(code)
     }
 
     /// Number of codes held.
@@ -84,7 +91,7 @@ impl AuthCodes {
     pub fn purge_expired(&self, now: OffsetDateTime) -> usize {
         let mut codes = self.codes.lock();
         let before = codes.len();
-        codes.retain(|_, c| now - c.created_at < AUTH_CODE_EXPIRATION);
+        codes.retain(|_, c| now - c.created_at < self.lifetime);
         before - codes.len()
     }
 }

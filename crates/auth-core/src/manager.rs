@@ -21,8 +21,8 @@ use crate::events::AuthEvent;
 use crate::login_flow::{LoginFlow, credentials_from_flow_data};
 use crate::mfa::{ChainEntry, MfaModule};
 use crate::models::{
-    ACCESS_TOKEN_EXPIRATION, Credentials, GROUP_ID_ADMIN, Group, REFRESH_TOKEN_EXPIRATION,
-    RefreshToken, TokenType, User,
+    ACCESS_TOKEN_EXPIRATION, AUTH_CODE_EXPIRATION, Credentials, GROUP_ID_ADMIN, Group,
+    REFRESH_TOKEN_EXPIRATION, RefreshToken, TokenType, User,
 };
 use crate::net::user_not_allowed_reason;
 use crate::permissions::{Permissions, Policy, merge_policies};
@@ -31,6 +31,10 @@ use crate::rng::{OsRng, SharedRng, new_secret, new_uuid_hex, random_hex};
 use crate::storage::Storage;
 use crate::store::{AuthStore, SAVE_DELAY};
 use crate::timefmt::{to_unix_f64, truncate_micros};
+
+/// Longest pause of [`AuthManager::spawn_expiry_task`] between two purges of abandoned flows and
+/// codes.
+pub const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Version string stored in new refresh tokens.
 pub const SOFTWARE_VERSION: &str = concat!("hass-auth-", env!("CARGO_PKG_VERSION"));
@@ -74,6 +78,8 @@ pub struct ManagerLimits {
     pub mfa_setup_flows: FlowLimits,
     /// Unredeemed authorization codes held at once.
     pub max_auth_codes: usize,
+    /// How long an authorization code can be redeemed (HA: 10 minutes).
+    pub auth_code_lifetime: Duration,
 }
 
 impl Default for ManagerLimits {
@@ -82,6 +88,7 @@ impl Default for ManagerLimits {
             login_flows: FlowLimits::default(),
             mfa_setup_flows: FlowLimits::default(),
             max_auth_codes: DEFAULT_MAX_CODES,
+            auth_code_lifetime: AUTH_CODE_EXPIRATION,
         }
     }
 }
@@ -212,7 +219,10 @@ impl AuthManagerBuilder {
                 events,
                 login_flows: FlowManager::new(self.limits.login_flows.clone(), flow_ids.clone()),
                 mfa_setup_flows: FlowManager::new(self.limits.mfa_setup_flows.clone(), flow_ids),
-                codes: AuthCodes::new(self.limits.max_auth_codes),
+                codes: AuthCodes::with_lifetime(
+                    self.limits.max_auth_codes,
+                    self.limits.auth_code_lifetime,
+                ),
                 revoke_callbacks: Mutex::new(HashMap::new()),
                 callback_ids: AtomicU64::new(1),
                 user_creation: tokio::sync::Mutex::new(()),
@@ -1099,7 +1109,10 @@ impl AuthManager {
         crate::timefmt::from_unix_f64(next).unwrap_or(now)
     }
 
-    /// Spawns the background task that deletes expired refresh tokens (HA's expiry scheduler).
+    /// Spawns the background task that deletes expired refresh tokens (HA's expiry scheduler)
+    /// and, at least every [`HOUSEKEEPING_INTERVAL`], drops idle login and MFA setup flows and
+    /// expired authorization codes, so that what abandoned clients left behind is freed even
+    /// when no new request comes in.
     pub fn spawn_expiry_task(&self) -> tokio::task::JoinHandle<()> {
         let manager = self.clone();
         tokio::spawn(async move {
@@ -1107,12 +1120,21 @@ impl AuthManager {
                 let wait = (manager.next_expiry_run() - manager.now()).max(Duration::ZERO);
                 let wait = std::time::Duration::try_from(wait)
                     .unwrap_or(std::time::Duration::from_secs(1));
-                tokio::time::sleep(wait.min(std::time::Duration::from_secs(3600))).await;
+                tokio::time::sleep(wait.min(HOUSEKEEPING_INTERVAL)).await;
+                manager.purge_abandoned();
                 if let Err(error) = manager.remove_expired_refresh_tokens().await {
                     tracing::error!(%error, "removing expired refresh tokens failed");
                 }
             }
         })
+    }
+
+    /// Drops idle login and MFA setup flows and expired authorization codes; returns how many
+    /// entries were dropped.
+    pub fn purge_abandoned(&self) -> usize {
+        self.inner.login_flows.purge_expired()
+            + self.inner.mfa_setup_flows.purge_expired()
+            + self.inner.codes.purge_expired(self.now())
     }
 
     // ----- access tokens -----

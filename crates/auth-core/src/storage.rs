@@ -49,8 +49,46 @@ impl StoredDocument {
         serde_json::to_vec_pretty(&envelope).expect("a JSON value always serialises")
     }
 
+    /// Parses the file of store `key`: [`StoredDocument::from_bytes`], and the envelope's `key`
+    /// must name this store. A file holding another store's envelope (copied to the wrong name)
+    /// is refused rather than read as this store; a missing `key` is taken as `key`.
+    pub fn from_file_bytes(
+        key: &str,
+        location: &str,
+        bytes: &[u8],
+    ) -> Result<Option<Self>, StorageError> {
+        let Some(mut doc) = Self::from_bytes(location, bytes)? else {
+            return Ok(None);
+        };
+        if doc.key.is_empty() {
+            doc.key = key.to_owned();
+        } else if doc.key != key {
+            return Err(StorageError::Corrupt {
+                location: location.to_owned(),
+                problem: format!(
+                    "the envelope's key is '{}', expected '{key}' (was another store's file copied here?)",
+                    doc.key
+                ),
+            });
+        }
+        Ok(Some(doc))
+    }
+
     /// Parses an envelope; `Ok(None)` for a file holding exactly `{}` (HA's "no data").
     pub fn from_bytes(location: &str, bytes: &[u8]) -> Result<Option<Self>, StorageError> {
+        if bytes.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
+            let problem = if bytes.is_empty() {
+                "not valid JSON: the file is empty (a write cut short?)"
+            } else if bytes.contains(&0) {
+                "not valid JSON: the file holds only zero bytes (a write cut short by a crash?)"
+            } else {
+                "not valid JSON: the file holds only whitespace"
+            };
+            return Err(StorageError::Corrupt {
+                location: location.to_owned(),
+                problem: problem.to_owned(),
+            });
+        }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
             location: location.to_owned(),
             problem: format!("not valid JSON: {e}"),
@@ -273,7 +311,7 @@ impl FileStorage {
             location: location.clone(),
             source,
         })?;
-        StoredDocument::from_bytes(&location, &bytes)?;
+        StoredDocument::from_file_bytes(key, &location, &bytes)?;
         if target.exists() {
             let rejected = self.inner.dir.join(format!("{key}.rejected"));
             fs::rename(&target, &rejected).map_err(|source| StorageError::Write {
@@ -377,7 +415,7 @@ impl Storage for FileStorage {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StorageError::Read { location, source }),
         };
-        StoredDocument::from_bytes(&location, &bytes)
+        StoredDocument::from_file_bytes(key, &location, &bytes)
     }
 
     async fn save(&self, doc: &StoredDocument, options: SaveOptions) -> Result<(), StorageError> {
@@ -425,7 +463,7 @@ impl MemoryStorage {
 impl Storage for MemoryStorage {
     async fn load(&self, key: &str) -> Result<Option<StoredDocument>, StorageError> {
         match self.get_raw(key) {
-            Some(bytes) => StoredDocument::from_bytes(&self.location(key), &bytes),
+            Some(bytes) => StoredDocument::from_file_bytes(key, &self.location(key), &bytes),
             None => Ok(None),
         }
     }

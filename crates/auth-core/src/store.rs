@@ -164,9 +164,13 @@ impl AuthData {
         let Value::Object(root) = data else {
             return Err(bad("'data' is not a JSON object".to_owned()));
         };
+        // `groups` may be absent (data from before groups existed); HA always writes the other
+        // three lists and fails to load without them. A file lacking one is not read as "no
+        // users": that would reopen onboarding.
         let list = |name: &str| -> Result<Vec<Value>, StorageError> {
             match root.get(name) {
-                None | Some(Value::Null) => Ok(Vec::new()),
+                None if name == "groups" => Ok(Vec::new()),
+                None => Err(bad(format!("data.{name} is missing"))),
                 Some(Value::Array(items)) => Ok(items.clone()),
                 Some(_) => Err(bad(format!("data.{name} is not a list"))),
             }

@@ -27,8 +27,8 @@ pub const STORAGE_MINOR_VERSION: u32 = 1;
 /// User id -> Base32 secret, in file order.
 pub(crate) type Secrets = IndexMap<String, String>;
 
-/// Parses a loaded document. A missing `users` key means no enrolments (as in Home Assistant);
-/// anything of the wrong shape is an error naming the file, never "empty".
+/// Parses a loaded document. Anything of the wrong shape (a missing `users` key included) is an
+/// error naming the file, never "empty".
 pub(crate) fn parse(storage: &dyn Storage, doc: &StoredDocument) -> Result<Secrets, StorageError> {
     check_version(storage, doc, STORAGE_VERSION)?;
     let corrupt = |problem: String| StorageError::Corrupt {
@@ -38,8 +38,10 @@ pub(crate) fn parse(storage: &dyn Storage, doc: &StoredDocument) -> Result<Secre
     let Value::Object(data) = &doc.data else {
         return Err(corrupt("field 'data' is not a JSON object".to_owned()));
     };
+    // Home Assistant reads a missing `users` as "nobody enrolled" but never writes such a file;
+    // reading it as empty would let every enrolled user in without the second factor.
     let users = match data.get("users") {
-        None => return Ok(Secrets::new()),
+        None => return Err(corrupt("field 'data.users' is missing".to_owned())),
         Some(Value::Object(users)) => users,
         Some(_) => {
             return Err(corrupt(

@@ -208,10 +208,12 @@ fn store_document_round_trips_and_rejects_bad_shapes() {
     );
     assert_eq!(store::document(&secrets), doc);
 
-    let empty = StoredDocument::new(store::STORAGE_KEY, 1, 1, json!({}));
+    let empty = StoredDocument::new(store::STORAGE_KEY, 1, 1, json!({"users": {}}));
     assert!(store::parse(&storage, &empty).unwrap().is_empty());
 
     for (data, version) in [
+        // HA reads a missing `users` as "nobody enrolled"; we refuse it (fail closed).
+        (json!({}), 1),
         (json!([]), 1),
         (json!({"users": []}), 1),
         (json!({"users": {"a": 1}}), 1),

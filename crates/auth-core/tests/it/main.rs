@@ -7,6 +7,7 @@ mod codes;
 mod fixtures;
 mod login_flow;
 mod permissions;
+mod props;
 mod storage;
 mod tokens;
 mod users;

@@ -90,6 +90,17 @@ fn corrupt_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ("missing data", b"{\"version\": 1, \"key\": \"auth\"}".to_vec(), "'data' is missing"),
         ("string version", b"{\"version\": \"1\", \"key\": \"auth\", \"data\": {}}".to_vec(), "'version' is not an integer"),
         (
+            "another store's file",
+            br#"{"version":4,"key":"onboarding","data":{"done":["user"]}}"#.to_vec(),
+            "the envelope's key is 'onboarding', expected 'auth'",
+        ),
+        (
+            "no user list",
+            br#"{"version":1,"key":"auth","data":{"groups":[],"credentials":[],"refresh_tokens":[]}}"#
+                .to_vec(),
+            "data.users is missing",
+        ),
+        (
             "user missing is_owner",
             br#"{"version":1,"key":"auth","data":{"users":[{"id":"u1","name":"A","is_active":true,"system_generated":false}]}}"#
                 .to_vec(),
