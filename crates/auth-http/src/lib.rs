@@ -18,6 +18,7 @@
 pub mod bans;
 pub mod body;
 pub mod error;
+pub mod frontend;
 pub mod indieauth;
 pub mod net;
 pub mod onboarding;
@@ -52,6 +53,9 @@ pub enum SetupError {
     /// A store it needs could not be read.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// `frontend_dir` is not an unpacked `hass_frontend` directory.
+    #[error("frontend_dir: {0}")]
+    Frontend(String),
 }
 
 /// The identity a request was authenticated as.
@@ -93,6 +97,9 @@ impl AuthHttp {
         options: HttpOptions,
         config_dir: Option<PathBuf>,
     ) -> Result<Self, SetupError> {
+        if let Some(dir) = &options.frontend_dir {
+            frontend::check_dir(dir).map_err(SetupError::Frontend)?;
+        }
         let owner_exists = manager.owner().is_some();
         let onboarding = Onboarding::load(manager.store().storage().clone(), owner_exists).await?;
         let bans = Bans::new(
@@ -165,7 +172,6 @@ impl AuthHttp {
             .route("/auth/token", post(views::token))
             .route("/auth/revoke", post(views::revoke))
             .route("/auth/link_user", post(views::link_user))
-            .route("/auth/authorize", get(page::authorize))
             .route(
                 "/.well-known/oauth-authorization-server",
                 get(views::oauth_metadata),
@@ -175,6 +181,7 @@ impl AuthHttp {
                 get(views::protected_resource),
             )
             .route("/.well-known/change-password", get(views::change_password))
+            .merge(page::router(self))
             .route("/api/", get(views::api_root))
             .route("/api/websocket", websocket::route(self))
             .route("/api/onboarding", get(views::onboarding_status))

@@ -123,7 +123,7 @@ async fn discovery_documents() {
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(page.text().contains("/auth/login_flow"));
+    assert!(page.text().contains("/auth/static/authorize.js"));
     let cors = server
         .send(
             Request::post("/auth/token")

@@ -10,5 +10,6 @@ mod api;
 mod fixtures;
 mod login;
 mod onboarding;
+mod pages;
 mod token;
 mod websocket;
