@@ -296,9 +296,34 @@ impl FileStorage {
                 source,
             })?;
         match file.try_lock() {
-            Ok(()) => Ok(StorageLock { _file: file }),
+            Ok(()) => {
+                self.remove_stale_temp_files();
+                Ok(StorageLock { _file: file })
+            }
             Err(fs::TryLockError::WouldBlock) => Err(StorageError::Locked { location }),
             Err(fs::TryLockError::Error(source)) => Err(StorageError::Write { location, source }),
+        }
+    }
+
+    /// Removes what writes cut short by a crash left behind (`.<key>.tmp-*`, `.<key>.bak-*`).
+    /// Only called with the lock held, when no other process can be writing.
+    fn remove_stale_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(&self.inner.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if is_temp_name(name) {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(file = %entry.path().display(), "removed a temp file left by an interrupted write")
+                    }
+                    Err(error) => {
+                        tracing::warn!(file = %entry.path().display(), %error, "cannot remove a stale temp file")
+                    }
+                }
+            }
         }
     }
 
@@ -372,6 +397,24 @@ impl FileStorageInner {
         }
         result.map_err(werr)
     }
+}
+
+/// Whether `name` is one of [`FileStorageInner::write_atomically`]'s temp files:
+/// `.<key>.tmp-<pid>-<n>` or `.<key>.bak-<pid>-<n>`.
+fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((_, numbers)) = rest
+        .rsplit_once(".tmp-")
+        .or_else(|| rest.rsplit_once(".bak-"))
+    else {
+        return false;
+    };
+    let mut parts = numbers.split('-');
+    let numeric =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    numeric(parts.next()) && numeric(parts.next()) && parts.next().is_none()
 }
 
 #[cfg(unix)]

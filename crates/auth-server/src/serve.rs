@@ -3,9 +3,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use auth_host::{Host, HttpSettings};
+use auth_core::ManagerLimits;
+use auth_host::{ConfigLoader, Host, HostOptions, HttpSettings};
 use auth_http::{AuthHttp, HttpOptions};
 use axum::Router;
 
@@ -24,6 +26,51 @@ pub struct ServeArgs {
     /// Serve Home Assistant's own login page from this unpacked `hass_frontend` directory.
     #[arg(long)]
     frontend_dir: Option<PathBuf>,
+    /// Drop login and MFA setup flows untouched for this many seconds (default 600).
+    #[arg(long, value_name = "SECONDS")]
+    flow_idle_timeout: Option<u64>,
+    /// Authorization codes can be redeemed for this many seconds (default 600, as Home Assistant).
+    #[arg(long, value_name = "SECONDS")]
+    auth_code_lifetime: Option<u64>,
+}
+
+/// The manager's table limits with the command line's overrides.
+fn limits(args: &ServeArgs) -> ManagerLimits {
+    let mut limits = ManagerLimits::default();
+    if let Some(seconds) = args.flow_idle_timeout {
+        limits.login_flows.idle_timeout = Duration::from_secs(seconds);
+        limits.mfa_setup_flows.idle_timeout = Duration::from_secs(seconds);
+    }
+    if let Some(seconds) = args.auth_code_lifetime {
+        limits.auth_code_lifetime =
+            time::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
+    }
+    limits
+}
+
+/// Catches SIGXFSZ so that a file-size limit (`ulimit -f`) makes a store write fail with EFBIG
+/// (reported to the client; the previous file stays) instead of killing the server.
+fn survive_file_size_limit() {
+    #[cfg(all(
+        any(target_os = "linux", target_os = "macos"),
+        not(any(target_arch = "mips", target_arch = "mips64"))
+    ))]
+    {
+        const SIGXFSZ: i32 = 25;
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::from_raw(SIGXFSZ)) {
+            Ok(mut signals) => {
+                tokio::spawn(async move {
+                    while signals.recv().await.is_some() {
+                        tracing::error!(
+                            "a write exceeded the file size limit (SIGXFSZ); it failed"
+                        );
+                    }
+                });
+            }
+            Err(error) => tracing::warn!(%error, "cannot catch SIGXFSZ"),
+        }
+    }
 }
 
 fn http_options(settings: &HttpSettings, frontend_dir: Option<PathBuf>) -> HttpOptions {
@@ -52,15 +99,23 @@ fn prepare_demo(dir: &Path) -> Result<bool> {
 }
 
 pub async fn run(args: ServeArgs) -> Result<ExitCode> {
+    survive_file_size_limit();
     let demo = args.config_dir.is_none();
-    let dir = args.config_dir.unwrap_or_else(|| PathBuf::from("data"));
+    let dir = args
+        .config_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("data"));
     if demo && prepare_demo(&dir)? {
         println!(
             "Created {} with the demo configuration (sign in as demo / demo).",
             dir.join("configuration.yaml").display()
         );
     }
-    let host = Host::from_config_dir(&dir)
+    let options = HostOptions {
+        limits: limits(&args),
+        ..HostOptions::default()
+    };
+    let host = Host::from_config_dir_with(&dir, options, &ConfigLoader::new())
         .await
         .with_context(|| format!("cannot open {}", dir.display()))?;
     for warning in &host.config().warnings {

@@ -136,23 +136,29 @@ impl Request {
         tokio::time::timeout(Duration::from_secs(10), self.send_inner(addr))
             .await
             .unwrap_or_else(|_| panic!("{} {} timed out", self.method, self.path))
+            .unwrap_or_else(|e| panic!("{} {}: {e}", self.method, self.path))
     }
 
-    async fn send_inner(&self, addr: SocketAddr) -> Response {
+    /// Like [`Request::send`], but a connection that fails, closes early or times out is an
+    /// error instead of a panic (for tests that kill the server under load).
+    pub async fn try_send(&self, addr: SocketAddr) -> std::io::Result<Response> {
+        tokio::time::timeout(Duration::from_secs(10), self.send_inner(addr))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))?
+    }
+
+    async fn send_inner(&self, addr: SocketAddr) -> std::io::Result<Response> {
         let mut stream = match self.source {
             Some(source) => {
                 let socket = if source.is_ipv4() {
                     tokio::net::TcpSocket::new_v4()
                 } else {
                     tokio::net::TcpSocket::new_v6()
-                }
-                .expect("socket");
-                socket
-                    .bind(SocketAddr::new(source, 0))
-                    .expect("bind source address");
-                socket.connect(addr).await.expect("server reachable")
+                }?;
+                socket.bind(SocketAddr::new(source, 0))?;
+                socket.connect(addr).await?
             }
-            None => TcpStream::connect(addr).await.expect("server reachable"),
+            None => TcpStream::connect(addr).await?,
         };
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
@@ -165,11 +171,16 @@ impl Request {
             head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
         }
         head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await.expect("write head");
-        stream.write_all(&self.body).await.expect("write body");
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&self.body).await?;
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read response");
-        parse(&raw)
+        stream.read_to_end(&mut raw).await?;
+        parse(&raw).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("incomplete response: {:?}", String::from_utf8_lossy(&raw)),
+            )
+        })
     }
 }
 
@@ -187,19 +198,12 @@ fn encode(text: &str) -> String {
     out
 }
 
-fn parse(raw: &[u8]) -> Response {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
+fn parse(raw: &[u8]) -> Option<Response> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status_line = lines.next().expect("status line");
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
+    let status_line = lines.next()?;
+    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok())?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -211,11 +215,11 @@ fn parse(raw: &[u8]) -> Response {
     {
         body = dechunk(&body);
     }
-    Response {
+    Some(Response {
         status,
         headers,
         body,
-    }
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -227,8 +231,11 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
             break;
         }
         let start = pos + 2;
-        out.extend_from_slice(&data[start..start + size]);
-        data = &data[start + size + 2..];
+        let Some(chunk) = data.get(start..start + size) else {
+            break;
+        };
+        out.extend_from_slice(chunk);
+        data = data.get(start + size + 2..).unwrap_or_default();
     }
     out
 }

@@ -210,6 +210,34 @@ async fn lock_refuses_a_second_holder() {
 }
 
 #[tokio::test]
+async fn taking_the_lock_removes_temp_files_of_interrupted_writes() {
+    let config = TempConfig::empty();
+    let dir = config.storage_dir();
+    let stale = [
+        ".auth.tmp-4242-7",
+        ".auth_provider.homeassistant.bak-4242-0",
+    ];
+    let kept = [
+        ".hass-auth.lock",
+        ".auth.tmp-x",
+        "auth.bak",
+        ".notes",
+        ".auth.tmp-1-2-3",
+    ];
+    for name in stale.iter().chain(&kept) {
+        std::fs::write(dir.join(name), b"x").unwrap();
+    }
+    let storage = FileStorage::new(&dir);
+    let _lock = storage.lock().unwrap();
+    for name in stale {
+        assert!(!dir.join(name).exists(), "{name} is removed");
+    }
+    for name in kept {
+        assert!(dir.join(name).exists(), "{name} is kept");
+    }
+}
+
+#[tokio::test]
 async fn acknowledged_changes_are_on_disk_before_returning() {
     let (config, clock, manager) = fresh().await;
     let user = manager

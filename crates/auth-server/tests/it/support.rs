@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -43,12 +44,19 @@ pub struct ServerProcess {
     pub child: Child,
     pub addr: SocketAddr,
     pub stdout_lines: Vec<String>,
+    /// Everything the server wrote to stderr so far (drained continuously so it never blocks).
+    pub stderr: Arc<Mutex<String>>,
 }
 
 impl ServerProcess {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
     pub async fn stop(mut self) -> i32 {
-        let pid = self.child.id().expect("running").to_string();
+        let pid = self.pid().to_string();
         std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()
@@ -59,14 +67,46 @@ impl ServerProcess {
             .expect("wait");
         status.code().unwrap_or(-1)
     }
+
+    /// SIGKILL: the process dies wherever it is, as in a power cut of the process.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL sent");
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("killed in time")
+            .expect("wait");
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("not poisoned").clone()
+    }
 }
 
 /// Starts `hass-auth serve args... --bind 127.0.0.1:0` and waits for its address.
 pub async fn serve(cwd: &Path, args: &[&str]) -> Result<ServerProcess, Output> {
+    serve_under(cwd, args, None).await
+}
+
+/// Like [`serve`], through `sh -c "<shell_prefix>; exec hass-auth serve ..."` when a prefix is
+/// given (e.g. `ulimit -f 32`).
+pub async fn serve_under(
+    cwd: &Path,
+    args: &[&str],
+    shell_prefix: Option<&str>,
+) -> Result<ServerProcess, Output> {
     let mut all: Vec<&str> = vec!["serve"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--bind", "127.0.0.1:0"]);
-    let mut child = Command::new(BIN)
+    let mut command = match shell_prefix {
+        None => Command::new(BIN),
+        Some(prefix) => {
+            let mut command = Command::new("sh");
+            command.args(["-c", &format!("{prefix}; exec \"$0\" \"$@\""), BIN]);
+            command
+        }
+    };
+    let mut child = command
         .args(&all)
         .current_dir(cwd)
         .env("RUST_LOG", "warn")
@@ -76,6 +116,27 @@ pub async fn serve(cwd: &Path, args: &[&str]) -> Result<ServerProcess, Output> {
         .spawn()
         .expect("binary starts");
     let stdout = child.stdout.take().expect("stdout");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let stderr_done = {
+        let stderr = stderr.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr_pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut text = stderr.lock().expect("not poisoned");
+                // Keep the most recent output only: a long run must not grow the test's memory.
+                if text.len() > 1 << 20 {
+                    let cut = text.len() - (1 << 19);
+                    let cut = (cut..text.len())
+                        .find(|i| text.is_char_boundary(*i))
+                        .unwrap_or(0);
+                    text.drain(..cut);
+                }
+                text.push_str(&line);
+                text.push('\n');
+            }
+        })
+    };
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = Vec::new();
     let found = tokio::time::timeout(Duration::from_secs(30), async {
@@ -97,15 +158,13 @@ pub async fn serve(cwd: &Path, args: &[&str]) -> Result<ServerProcess, Output> {
                 child,
                 addr,
                 stdout_lines: seen,
+                stderr,
             })
         }
         None => {
             let status = child.wait().await.expect("exited");
-            let mut stderr = String::new();
-            if let Some(mut err) = child.stderr.take() {
-                use tokio::io::AsyncReadExt;
-                let _ = err.read_to_string(&mut stderr).await;
-            }
+            let _ = stderr_done.await;
+            let stderr = stderr.lock().expect("not poisoned").clone();
             Err(Output {
                 code: status.code().unwrap_or(-1),
                 stdout: seen.join("\n"),
