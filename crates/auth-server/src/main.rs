@@ -114,8 +114,46 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            let message = report(&error);
+            eprintln!("error: {message}");
+            if let Some(hint) = restore_hint(&message) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::from(EXIT_UNUSABLE)
         }
     }
+}
+
+/// When `message` blames a store file (`DIR/.storage/KEY: ...`) that has a last good copy, how
+/// to put it back.
+fn restore_hint(message: &str) -> Option<String> {
+    let (before, after) = message.split_once("/.storage/")?;
+    let key = after.split(':').next()?;
+    if key.is_empty() || key.contains('/') || key.starts_with('.') {
+        return None;
+    }
+    let dir = before.rsplit(' ').next()?;
+    let backup = std::path::Path::new(dir)
+        .join(".storage")
+        .join(format!("{key}.bak"));
+    backup.exists().then(|| {
+        format!(
+            "`hass-auth storage -c {dir} restore {key}` puts back the last good copy ({}); the damaged file is kept as {key}.rejected",
+            backup.display()
+        )
+    })
+}
+
+/// The error and its causes, each said once (a cause whose text its context already quotes
+/// is not repeated).
+fn report(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }

@@ -4,5 +4,7 @@ mod client;
 mod support;
 
 mod cli;
+mod corrupt;
 mod crash;
+mod disk_full;
 mod serve;
