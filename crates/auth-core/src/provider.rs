@@ -174,3 +174,42 @@ pub trait AuthProvider: Send + Sync + 'static {
 
 /// The key of a provider: `(type, id)`.
 pub type ProviderKey = (String, Option<String>);
+
+/// The `username` + `password` form shared by the username/password providers.
+pub fn username_password_schema() -> flow_engine::Schema {
+    flow_engine::Schema::new(vec![
+        flow_engine::Field::string("username").required(),
+        flow_engine::Field::string("password").required(),
+    ])
+}
+
+/// A form's `errors` object with one `base` error, e.g. `{"base": "invalid_auth"}`.
+pub fn base_error(key: &str) -> Map<String, Value> {
+    let mut errors = Map::new();
+    errors.insert("base".to_owned(), Value::String(key.to_owned()));
+    errors
+}
+
+/// The credential of provider `(type, id)` whose `data.username` equals the login's `username`
+/// exactly, or a new unsaved one with `{"username": ...}`.
+pub fn credentials_by_exact_username(
+    auth: &dyn AuthAccess,
+    provider_type: &str,
+    provider_id: Option<&str>,
+    data: &Map<String, Value>,
+) -> Result<Credentials, ProviderError> {
+    let username = data
+        .get("username")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProviderError::Failed("login result without a username".to_owned()))?;
+    let existing = auth
+        .credentials_of(provider_type, provider_id)
+        .into_iter()
+        .find(|c| c.data_str("username") == Some(username));
+    if let Some(existing) = existing {
+        return Ok(existing);
+    }
+    let mut new_data = Map::new();
+    new_data.insert("username".to_owned(), Value::String(username.to_owned()));
+    Ok(auth.new_credentials(provider_type, provider_id, new_data))
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use auth_core::flow_engine::{Field, FlowResult, Schema};
+use auth_core::flow_engine::{FlowResult, Schema};
 use auth_core::{
     AuthAccess, AuthProvider, Credentials, LoginContext, ProviderError, ProviderLoginFlow, UserMeta,
 };
@@ -267,10 +267,7 @@ impl Inner {
 
 /// The `init` form's fields: `username` and `password`, both required strings.
 pub fn login_schema() -> Schema {
-    Schema::new(vec![
-        Field::string("username").required(),
-        Field::string("password").required(),
-    ])
+    auth_core::provider::username_password_schema()
 }
 
 #[async_trait]
@@ -302,21 +299,12 @@ impl AuthProvider for CommandLineProvider {
         data: &Map<String, Value>,
         auth: &dyn AuthAccess,
     ) -> Result<Credentials, ProviderError> {
-        let username = data
-            .get("username")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ProviderError::Failed("login data has no username".to_owned()))?;
-        let provider_id = self.inner.id.as_deref();
-        if let Some(existing) = auth
-            .credentials_of(PROVIDER_TYPE, provider_id)
-            .into_iter()
-            .find(|c| c.data_str("username") == Some(username))
-        {
-            return Ok(existing);
-        }
-        let mut cred_data = Map::new();
-        cred_data.insert("username".to_owned(), Value::String(username.to_owned()));
-        Ok(auth.new_credentials(PROVIDER_TYPE, provider_id, cred_data))
+        auth_core::provider::credentials_by_exact_username(
+            auth,
+            PROVIDER_TYPE,
+            self.inner.id.as_deref(),
+            data,
+        )
     }
 
     async fn user_meta_for_credentials(

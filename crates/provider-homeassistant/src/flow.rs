@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use auth_core::flow_engine::{Field, FlowResult, Schema};
+use auth_core::flow_engine::{FlowResult, Schema};
 use auth_core::{ProviderError, ProviderLoginFlow};
 use serde_json::{Map, Value, json};
 
@@ -11,10 +11,7 @@ use crate::provider::Inner;
 
 /// The `init` form's fields: `username` and `password`, both required strings.
 pub fn login_schema() -> Schema {
-    Schema::new(vec![
-        Field::string("username").required(),
-        Field::string("password").required(),
-    ])
+    auth_core::provider::username_password_schema()
 }
 
 /// One login flow's provider steps.

@@ -34,7 +34,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use auth_core::flow_engine::{Field, FlowResult, Schema};
+use auth_core::flow_engine::{FlowResult, Schema};
 use auth_core::{
     AuthAccess, AuthProvider, Credentials, LoginContext, PluginConfigError, PluginContext,
     PluginSpec, ProviderError, ProviderLoginFlow, UserMeta,
@@ -139,10 +139,7 @@ impl Inner {
 
 /// The `init` form's fields: `username` and `password`, both required strings.
 pub fn login_schema() -> Schema {
-    Schema::new(vec![
-        Field::string("username").required(),
-        Field::string("password").required(),
-    ])
+    auth_core::provider::username_password_schema()
 }
 
 struct LoginSteps {
@@ -171,9 +168,7 @@ impl ProviderLoginFlow for LoginSteps {
         {
             return Ok(FlowResult::create_entry(json!({ "username": username })));
         }
-        let mut errors = Map::new();
-        errors.insert("base".to_owned(), Value::String("invalid_auth".to_owned()));
-        Ok(form.with_errors(errors))
+        Ok(form.with_errors(auth_core::provider::base_error("invalid_auth")))
     }
 }
 
@@ -206,21 +201,12 @@ impl AuthProvider for InsecureExampleProvider {
         data: &Map<String, Value>,
         auth: &dyn AuthAccess,
     ) -> Result<Credentials, ProviderError> {
-        let username = data
-            .get("username")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ProviderError::Failed("login result without a username".to_owned()))?;
-        let id = self.inner.id.as_deref();
-        if let Some(existing) = auth
-            .credentials_of(PROVIDER_TYPE, id)
-            .into_iter()
-            .find(|c| c.data_str("username") == Some(username))
-        {
-            return Ok(existing);
-        }
-        let mut new_data = Map::new();
-        new_data.insert("username".to_owned(), Value::String(username.to_owned()));
-        Ok(auth.new_credentials(PROVIDER_TYPE, id, new_data))
+        auth_core::provider::credentials_by_exact_username(
+            auth,
+            PROVIDER_TYPE,
+            self.inner.id.as_deref(),
+            data,
+        )
     }
 
     async fn user_meta_for_credentials(

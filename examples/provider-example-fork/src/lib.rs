@@ -25,7 +25,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use auth_core::flow_engine::{Field, FlowResult, Schema};
+use auth_core::flow_engine::{FlowResult, Schema};
 use auth_core::{
     AuthAccess, AuthProvider, Credentials, LoginContext, PluginConfigError, PluginContext,
     PluginSpec, ProviderError, ProviderLoginFlow, UserMeta,
@@ -120,10 +120,7 @@ fn same_secret(a: &str, b: &str) -> bool {
 
 /// The `init` form: `username` and `password`.
 fn login_schema() -> Schema {
-    Schema::new(vec![
-        Field::string("username").required(),
-        Field::string("password").required(),
-    ])
+    auth_core::provider::username_password_schema()
 }
 
 struct LoginSteps {
@@ -197,16 +194,12 @@ impl AuthProvider for ExampleForkProvider {
         if self.account(login).is_none() {
             return Err(ProviderError::InvalidUser(format!("unknown login {login}")));
         }
-        if let Some(existing) = auth
-            .credentials_of(PROVIDER_TYPE, self.provider_id())
-            .into_iter()
-            .find(|c| c.data_str("username") == Some(login))
-        {
-            return Ok(existing);
-        }
-        let mut identity = Map::new();
-        identity.insert("username".to_owned(), json!(login));
-        Ok(auth.new_credentials(PROVIDER_TYPE, self.provider_id(), identity))
+        auth_core::provider::credentials_by_exact_username(
+            auth,
+            PROVIDER_TYPE,
+            self.provider_id(),
+            data,
+        )
     }
 
     async fn user_meta_for_credentials(
