@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 mod client;
 mod support;
 
+mod browser;
 mod cli;
 mod corrupt;
 mod crash;
