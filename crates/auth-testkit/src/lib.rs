@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod conformance;
 pub mod http;
 pub mod webdriver;
 

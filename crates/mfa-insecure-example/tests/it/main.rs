@@ -2,6 +2,7 @@
 
 use mfa_insecure_example as _;
 
+mod conformance;
 mod flows;
 mod registry;
 mod support;

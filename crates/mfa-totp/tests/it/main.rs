@@ -3,6 +3,7 @@
 use mfa_totp as _;
 
 mod chain;
+mod conformance;
 mod ha_fixture;
 mod login;
 mod registry;

@@ -5,6 +5,7 @@
 use provider_command_line as _;
 
 mod common;
+mod conformance;
 mod flows;
 mod mfa;
 mod program;

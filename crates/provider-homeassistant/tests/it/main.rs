@@ -5,6 +5,7 @@ use provider_homeassistant as _;
 
 mod admin;
 mod common;
+mod conformance;
 mod fixtures;
 mod flows;
 mod registry;

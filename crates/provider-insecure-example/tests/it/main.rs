@@ -3,4 +3,5 @@
 
 use provider_insecure_example as _;
 
+mod conformance;
 mod flows;

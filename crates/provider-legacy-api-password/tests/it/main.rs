@@ -3,4 +3,5 @@
 
 use provider_legacy_api_password as _;
 
+mod conformance;
 mod flows;

@@ -5,6 +5,7 @@ use provider_trusted_networks as _;
 
 mod common;
 mod config;
+mod conformance;
 mod flows;
 mod mfa;
 mod tokens;
