@@ -33,6 +33,39 @@ pub struct Bans {
     clock: SharedClock,
     attempts: Mutex<HashMap<IpAddr, Attempts>>,
     banned: Mutex<HashMap<IpAddr, OffsetDateTime>>,
+    /// Login attempts being evaluated right now, per IP (see [`Bans::begin_attempt`]).
+    in_flight: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// Why [`Bans::begin_attempt`] refused an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refused {
+    /// The IP is banned.
+    Banned,
+    /// Enough attempts from the IP are being evaluated to reach the threshold if they fail.
+    Busy,
+}
+
+/// A login attempt being evaluated; it counts against its IP's threshold until dropped (by then
+/// a failure has been recorded with [`Bans::record_failure`]).
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    bans: &'a Bans,
+    ip: Option<IpAddr>,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
+        let mut in_flight = self.bans.in_flight.lock();
+        if let Some(count) = in_flight.get_mut(&ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                in_flight.remove(&ip);
+            }
+        }
+    }
 }
 
 impl Bans {
@@ -54,6 +87,7 @@ impl Bans {
             clock,
             attempts: Mutex::new(HashMap::new()),
             banned: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         };
         this.load();
         this
@@ -148,6 +182,42 @@ impl Bans {
         }
     }
 
+    /// Starts evaluating a login attempt from `ip`. Refused when `ip` is banned (it may have
+    /// been banned after the request passed the ban check), or when the attempts of `ip`
+    /// already being evaluated could, should they all fail, reach the threshold by themselves.
+    /// Without this, concurrent requests would all pass the ban check before the first failure
+    /// is counted, and an attacker would get as many guesses as requests in flight.
+    pub fn begin_attempt(&self, ip: Option<IpAddr>) -> Result<Attempt<'_>, Refused> {
+        let ip = match ip.map(canonical) {
+            Some(ip) if self.enabled && self.threshold >= 1 => ip,
+            _ => {
+                return Ok(Attempt {
+                    bans: self,
+                    ip: None,
+                });
+            }
+        };
+        // The score is read with `in_flight` held: an attempt that has left `in_flight` has
+        // recorded its failure before, so it is counted one way or the other (never neither).
+        // Lock order: in_flight, then attempts; nothing takes them the other way round.
+        // `ban` marks the IP banned before it clears its score, so a score read as cleared
+        // is followed by a ban seen here.
+        let mut in_flight = self.in_flight.lock();
+        let score = self.score(ip);
+        if self.is_banned(ip) {
+            return Err(Refused::Banned);
+        }
+        let running = in_flight.get(&ip).copied().unwrap_or(0);
+        if score + f64::from(running) + 1.0 > self.threshold as f64 + 1e-3 {
+            return Err(Refused::Busy);
+        }
+        in_flight.insert(ip, running + 1);
+        Ok(Attempt {
+            bans: self,
+            ip: Some(ip),
+        })
+    }
+
     fn prune(&self, attempts: &mut HashMap<IpAddr, Attempts>, now: OffsetDateTime) {
         attempts.retain(|_, a| decay(a.score, now - a.updated, self.half_life) >= 0.5);
         if attempts.len() >= MAX_TRACKED {
@@ -161,8 +231,9 @@ impl Bans {
     }
 
     fn ban(&self, ip: IpAddr, now: OffsetDateTime) {
-        self.attempts.lock().remove(&ip);
+        // Banned first, then the score cleared (see `begin_attempt`).
         let newly = self.banned.lock().insert(ip, now).is_none();
+        self.attempts.lock().remove(&ip);
         if !newly {
             return;
         }

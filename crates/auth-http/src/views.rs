@@ -448,6 +448,20 @@ pub async fn login_flow_step(
         Some(_) => return format_error("expected str at 'client_id'").into_response(),
         None => return format_error("required key not provided at 'client_id'").into_response(),
     };
+    // Counted against the ban threshold from now until its failure (if any) is recorded.
+    let _attempt = match http.bans().begin_attempt(client.ip) {
+        Ok(attempt) => attempt,
+        Err(crate::bans::Refused::Banned) => {
+            return ApiError::Plain(StatusCode::FORBIDDEN).into_response();
+        }
+        Err(_) => {
+            return ApiError::message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many login attempts in progress",
+            )
+            .into_response();
+        }
+    };
     let outcome = step_flow(&http, &client, &headers, &flow_id, client_id, map).await;
     finish_response(&http, &client, &url, outcome)
 }

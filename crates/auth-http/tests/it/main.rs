@@ -7,9 +7,13 @@ use provider_insecure_example as _;
 mod harness;
 
 mod api;
+mod brute_force;
+mod concurrency;
 mod fixtures;
+mod fuzz;
 mod login;
 mod onboarding;
 mod pages;
+mod routes;
 mod token;
 mod websocket;
