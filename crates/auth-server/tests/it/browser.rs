@@ -269,6 +269,42 @@ async fn totp_user_is_asked_for_the_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn too_many_wrong_codes_end_the_login_with_the_reason() {
+    let mut site = Site::start("mfa-abort", None).await;
+    site.sign_in(JOERG, JOERG_PASSWORD, false);
+    site.browser
+        .wait_text("#title", "Two-factor authentication");
+    let wrong = wrong_code(JOERG_TOTP);
+    // totp allows 5 wrong codes per login; the 5th ends the flow.
+    for attempt in 1..=5 {
+        let b = &site.browser;
+        b.wait_for("focus in the code field", |b| {
+            (b.focused_id() == "field-code").then_some(())
+        });
+        b.keys(&wrong);
+        b.keys(ENTER);
+        if attempt < 5 {
+            b.wait_text("#error", "Invalid code");
+            b.wait_for("the code field to be emptied", |b| {
+                let value = b.execute(
+                    "return document.getElementById('field-code').value",
+                    json!([]),
+                );
+                (value == json!("")).then_some(())
+            });
+        }
+    }
+    // The page says why and starts over with a new login.
+    site.browser
+        .wait_text("#error", "Too many wrong codes, please log in again");
+    site.browser.wait_text("#title", "Sign in");
+    site.browser.wait_visible("#field-password");
+    site.browser.screenshot("abort");
+    site.assert_clean_console();
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn totp_setup_on_the_profile_then_login_with_it() {
     let mut site = Site::start("mfa-setup", None).await;
     site.sign_in(READONLY.0, READONLY.1, true);
@@ -314,24 +350,67 @@ async fn totp_setup_on_the_profile_then_login_with_it() {
         "Time-based One Time Password Enabled",
     );
     site.browser.screenshot("enabled");
-    // The next login asks for a code of the secret the page showed.
+    // A second module (a PIN: a plain form, no QR code).
+    let b = &site.browser;
+    b.click("#mfa-list button[data-module=insecure_example]");
+    b.wait_text(
+        "#mfa-setup-title",
+        "Set up Insecure Personal Identify Number",
+    );
+    b.wait_hidden("#mfa-setup-box");
+    b.type_into("#mfa-field-pin", "2468");
+    b.click("#mfa-submit");
+    b.wait_text("#status", "Insecure Personal Identify Number is enabled");
+    b.wait_text(
+        "#mfa-list li:nth-child(2)",
+        "Insecure Personal Identify Number Enabled",
+    );
+    // The next login offers both and asks for a code of the secret the page showed.
     site.browser.click("#signout");
     site.browser.wait_visible("#signin");
     site.sign_in(READONLY.0, READONLY.1, false);
-    site.browser
-        .wait_text("#title", "Two-factor authentication");
+    let b = &site.browser;
+    b.wait_text("#hint", "Choose how you want to confirm that it is you");
+    b.wait_visible("#field-multi_factor_auth_module");
+    let options = b.execute(
+        "return [...document.querySelectorAll('#field-multi_factor_auth_module option')]\
+         .map(o => [o.value, o.textContent])",
+        json!([]),
+    );
+    assert_eq!(
+        options,
+        json!([
+            ["totp", "Time-based One Time Password"],
+            ["insecure_example", "Insecure Personal Identify Number"]
+        ])
+    );
+    site.browser.screenshot("select");
+    let b = &site.browser;
+    b.click("#field-multi_factor_auth_module option[value=totp]");
+    b.click("#submit");
+    b.wait_text("#hint", "Enter the code from Time-based One Time Password");
+    b.wait_for("focus in the code field", |b| {
+        (b.focused_id() == "field-code").then_some(())
+    });
     // The enrolment used this time step's code, and hass-auth refuses replays: the next
     // step's code (a clock 30 s ahead, still inside the login window) gets in.
-    site.browser
-        .keys(&mfa_totp::code_at(&secret, now() + 30).unwrap());
-    site.browser.keys(ENTER);
+    b.keys(&mfa_totp::code_at(&secret, now() + 30).unwrap());
+    b.keys(ENTER);
     site.wait_profile("Read Only");
-    // Disable it again.
-    site.browser.click("#mfa-list button[data-module=totp]");
-    site.browser
-        .wait_text("#status", "Time-based One Time Password is disabled");
+    // Disable both again.
+    for (id, name) in [
+        ("totp", "Time-based One Time Password"),
+        ("insecure_example", "Insecure Personal Identify Number"),
+    ] {
+        site.browser
+            .click(&format!("#mfa-list button[data-module={id}]"));
+        site.browser
+            .wait_text("#status", &format!("{name} is disabled"));
+    }
     site.browser
         .wait_text("#mfa-list li:first-child", "Not enabled");
+    site.browser
+        .wait_text("#mfa-list li:nth-child(2)", "Not enabled");
     site.assert_clean_console();
     site.stop().await;
 }
