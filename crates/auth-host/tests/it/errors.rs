@@ -225,3 +225,27 @@ fn plugin_errors_in_included_files_point_into_them() {
         "providers.yaml:6:7: homeassistant.auth_providers[0] (type example_fork): unknown field `colour`, expected one of `login`, `secret`, `display_name`"
     );
 }
+
+/// An alias "bomb" (each anchor refers to the one before ten times) is refused quickly, never
+/// expanded to 10^9 nodes.
+#[test]
+fn alias_bombs_do_not_explode() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    text.push_str(
+        "homeassistant:\n  auth_providers:\n    - type: example_fork\n      accounts: *a9\n",
+    );
+    let started = std::time::Instant::now();
+    let message = error(&text);
+    assert!(message.contains("expands to more than"), "{message}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
