@@ -337,21 +337,58 @@ impl Browser {
         })
     }
 
+    /// Runs `action` on the visible element matching `css`, finding it again when the page
+    /// replaced it meanwhile (stale, not yet interactable), until the timeout.
+    fn on_element(
+        &self,
+        css: &str,
+        what: &str,
+        action: impl Fn(&Self, &str) -> Result<(), WebDriverError>,
+    ) {
+        self.wait_for(&format!("{what} `{css}`"), |b| {
+            let id = b.visible(css)?;
+            match action(b, &id) {
+                Ok(()) => Some(()),
+                Err(error)
+                    if matches!(
+                        error.error.as_str(),
+                        "stale element reference"
+                            | "element not interactable"
+                            | "element click intercepted"
+                            | "no such element"
+                    ) =>
+                {
+                    None
+                }
+                Err(error) => panic!("WebDriver: {what} `{css}`: {error}"),
+            }
+        });
+    }
+
     /// Clicks the visible element matching `css` (waiting for it).
     pub fn click(&self, css: &str) {
-        let id = self.wait_visible(css);
-        self.session_call("POST", &format!("/element/{id}/click"), Some(json!({})));
+        self.on_element(css, "clicking", |b, id| {
+            b.element_call("POST", id, "click", json!({}))
+        });
     }
 
     /// Clears the visible input matching `css` and types `text` into it.
     pub fn type_into(&self, css: &str, text: &str) {
-        let id = self.wait_visible(css);
-        self.session_call("POST", &format!("/element/{id}/clear"), Some(json!({})));
-        self.session_call(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        );
+        self.on_element(css, "typing into", |b, id| {
+            b.element_call("POST", id, "clear", json!({}))?;
+            b.element_call("POST", id, "value", json!({ "text": text }))
+        });
+    }
+
+    fn element_call(
+        &self,
+        method: &str,
+        id: &str,
+        command: &str,
+        body: Value,
+    ) -> Result<(), WebDriverError> {
+        let path = format!("/session/{}/element/{id}/{command}", self.session);
+        self.call(method, &path, Some(body)).map(drop)
     }
 
     /// The id of the element that has the focus (empty when none has).

@@ -212,8 +212,7 @@
   function showSetupStep(module, step) {
     if (step.type === "create_entry") {
       closeSetup();
-      status(module.name + " is enabled.");
-      return loadUser();
+      return loadUser().then(() => status(module.name + " is enabled."));
     }
     if (step.type === "abort") {
       closeSetup();
@@ -268,8 +267,8 @@
   async function disable(module) {
     status("");
     await command({ type: "auth/depose_mfa", mfa_module_id: module.id });
-    status(module.name + " is disabled.");
     await loadUser();
+    status(module.name + " is disabled.");
   }
 
   function when(iso) {
@@ -310,8 +309,8 @@
       $("title").focus();
       return;
     }
-    status("Revoked " + (token.client_name || token.client_id || "the token") + ".");
     await loadTokens();
+    status("Revoked " + (token.client_name || token.client_id || "the token") + ".");
   }
 
   async function signOut() {
