@@ -77,6 +77,11 @@ impl AuthCodes {
         (now - code.created_at < self.lifetime).then_some(code)
     }
 
+    /// How long a code can be redeemed.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
     /// Number of codes held.
     pub fn len(&self) -> usize {
         self.codes.lock().len()

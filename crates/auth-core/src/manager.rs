@@ -1110,17 +1110,25 @@ impl AuthManager {
     }
 
     /// Spawns the background task that deletes expired refresh tokens (HA's expiry scheduler)
-    /// and, at least every [`HOUSEKEEPING_INTERVAL`], drops idle login and MFA setup flows and
-    /// expired authorization codes, so that what abandoned clients left behind is freed even
-    /// when no new request comes in.
+    /// and, at least every [`HOUSEKEEPING_INTERVAL`] (or the shortest flow idle timeout or code
+    /// lifetime, if shorter), drops idle login and MFA setup flows and expired authorization
+    /// codes, so that what abandoned clients left behind is freed even when no new request
+    /// comes in.
     pub fn spawn_expiry_task(&self) -> tokio::task::JoinHandle<()> {
         let manager = self.clone();
+        let code_lifetime = std::time::Duration::try_from(self.inner.codes.lifetime())
+            .unwrap_or(HOUSEKEEPING_INTERVAL);
+        let interval = HOUSEKEEPING_INTERVAL
+            .min(self.inner.login_flows.limits().idle_timeout)
+            .min(self.inner.mfa_setup_flows.limits().idle_timeout)
+            .min(code_lifetime)
+            .max(std::time::Duration::from_millis(100));
         tokio::spawn(async move {
             loop {
                 let wait = (manager.next_expiry_run() - manager.now()).max(Duration::ZERO);
                 let wait = std::time::Duration::try_from(wait)
                     .unwrap_or(std::time::Duration::from_secs(1));
-                tokio::time::sleep(wait.min(HOUSEKEEPING_INTERVAL)).await;
+                tokio::time::sleep(wait.min(interval)).await;
                 manager.purge_abandoned();
                 if let Err(error) = manager.remove_expired_refresh_tokens().await {
                     tracing::error!(%error, "removing expired refresh tokens failed");

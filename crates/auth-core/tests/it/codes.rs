@@ -84,3 +84,44 @@ fn the_table_is_bounded_and_purges() {
     assert!(table.take("x", "v4", now + Duration::seconds(5)).is_some());
     assert_eq!(table.purge_expired(now + Duration::minutes(11)), 2);
 }
+
+/// Abandoned login flows and unredeemed codes are freed by the expiry task even when no new
+/// request comes in (lifetimes shortened through `ManagerLimits`).
+#[tokio::test(start_paused = true)]
+async fn the_expiry_task_reclaims_abandoned_flows_and_codes() {
+    let config = auth_testkit::TempConfig::empty();
+    let clock = auth_testkit::clock_at(crate::support::NOW);
+    let mut limits = auth_core::ManagerLimits::default();
+    limits.login_flows.idle_timeout = std::time::Duration::from_secs(2);
+    limits.auth_code_lifetime = Duration::seconds(2);
+    let manager = auth_core::AuthManager::builder(config.storage())
+        .clock(clock.clone())
+        .limits(limits)
+        .provider(std::sync::Arc::new(crate::support::TestProvider::new(&[(
+            "alice", "secret",
+        )])))
+        .build()
+        .await
+        .unwrap();
+    let credentials = sign_in(&manager, "alice", "secret").await;
+    for _ in 0..10 {
+        manager
+            .start_login_flow("test", None, LoginContext::default())
+            .await
+            .unwrap()
+            .unwrap();
+        manager.create_auth_code("http://a/", credentials.clone(), &LoginContext::default());
+    }
+    assert_eq!(manager.login_flows().len(), 10);
+    assert_eq!(manager.auth_codes().len(), 10);
+    let task = manager.spawn_expiry_task();
+    clock.advance(Duration::seconds(3));
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(manager.auth_codes().len(), 0, "expired codes are dropped");
+    assert_eq!(
+        manager.purge_abandoned(),
+        0,
+        "idle flows were dropped already"
+    );
+    task.abort();
+}

@@ -9,3 +9,4 @@ mod corrupt;
 mod crash;
 mod disk_full;
 mod serve;
+mod soak;
