@@ -8,5 +8,6 @@ mod cli;
 mod corrupt;
 mod crash;
 mod disk_full;
+mod frontend;
 mod serve;
 mod soak;
