@@ -63,7 +63,7 @@ pub struct Browser {
 /// Finds `name` on the `PATH` (or takes `$env`).
 fn binary(env: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
