@@ -24,6 +24,16 @@
 //! [`PasswordPolicy`]; the caller then stores [`hash_password`] of the password it
 //! just verified.
 //!
+//! # Memory and concurrency
+//!
+//! An argon2id computation needs `m` KiB of working memory (19 MiB with OWASP's parameters).
+//! At most as many computations as the machine has CPUs run at once (more would not finish
+//! sooner); further callers wait. Their working memory is kept and reused (buffers up to
+//! [`MAX_POOLED_MEMORY_KIB`]), so a burst of sign-ins does not leave a 19 MiB allocation behind
+//! in every allocator arena of every thread that ever hashed (which took a 2-core server to
+//! 875 MiB resident). Call these functions from blocking threads (`spawn_blocking`), never on
+//! async workers.
+//!
 //! # Timing
 //!
 //! Login for an unknown user must cost as much as a wrong password, so that the
@@ -33,8 +43,8 @@
 
 use std::fmt;
 
-use argon2::password_hash::phc::{Output, Salt};
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, Version};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
@@ -253,15 +263,96 @@ fn bcrypt_input(password: &str) -> &[u8] {
     &bytes[..bytes.len().min(BCRYPT_MAX_PASSWORD_BYTES)]
 }
 
-fn verify_argon2(password: &[u8], phc: &PasswordHash) -> Result<bool, PasswordError> {
-    use argon2::PasswordVerifier as _;
-    match Argon2::default().verify_password(password, phc) {
-        Ok(()) => Ok(true),
-        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-        Err(e) => Err(PasswordError::MalformedHash(format!(
-            "argon2id verification failed: {e}"
-        ))),
+/// Largest argon2 working memory (KiB) kept for reuse after a computation; bigger buffers (from
+/// unusual stored parameters) are freed.
+pub const MAX_POOLED_MEMORY_KIB: u32 = 64 * 1024;
+
+/// Working memory for argon2 computations, and the bound on how many run at once.
+mod argon2_memory {
+    use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
+
+    use argon2::Block;
+
+    struct Pool {
+        free: Vec<Vec<Block>>,
+        running: usize,
     }
+
+    static POOL: Mutex<Pool> = Mutex::new(Pool {
+        free: Vec::new(),
+        running: 0,
+    });
+    static RELEASED: Condvar = Condvar::new();
+
+    fn max_running() -> usize {
+        static MAX: OnceLock<usize> = OnceLock::new();
+        *MAX.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    /// Gives a computation slot and its memory back, even if the computation panicked.
+    struct Slot(Option<Vec<Block>>);
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.running -= 1;
+            if let Some(blocks) = self.0.take()
+                && blocks.len() <= super::MAX_POOLED_MEMORY_KIB as usize
+            {
+                pool.free.push(blocks);
+            }
+            drop(pool);
+            RELEASED.notify_one();
+        }
+    }
+
+    /// Runs `f` with `count` blocks of working memory, once fewer than one computation per CPU
+    /// is running.
+    pub(super) fn with_blocks<R>(count: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+        while pool.running >= max_running() {
+            pool = RELEASED.wait(pool).unwrap_or_else(PoisonError::into_inner);
+        }
+        pool.running += 1;
+        let blocks = pool.free.pop().unwrap_or_default();
+        drop(pool);
+        let mut slot = Slot(Some(blocks));
+        let blocks = slot.0.as_mut().expect("just set");
+        if blocks.len() < count {
+            blocks.resize(count, Block::new());
+        }
+        f(&mut blocks[..count])
+    }
+}
+
+/// Computes a raw argon2id (v=19) hash of `password` into `out` with pooled working memory.
+fn argon2id_into(
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let count = argon2.params().block_count();
+    argon2_memory::with_blocks(count, |blocks| {
+        argon2.hash_password_into_with_memory(password, salt, out, blocks)
+    })
+}
+
+fn verify_argon2(password: &[u8], phc: &PasswordHash) -> Result<bool, PasswordError> {
+    let malformed = |e: &dyn fmt::Display| {
+        PasswordError::MalformedHash(format!("argon2id verification failed: {e}"))
+    };
+    let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
+        return Ok(false);
+    };
+    let params = Params::try_from(phc).map_err(|e| malformed(&e))?;
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let computed = &mut buffer[..expected.len()];
+    argon2id_into(params, password, salt, computed).map_err(|e| malformed(&e))?;
+    // `Output`'s equality is constant-time.
+    let computed = Output::new(computed).map_err(|e| malformed(&e))?;
+    Ok(computed == *expected)
 }
 
 fn verify_bcrypt(password: &str, bcrypt_str: &str) -> Result<bool, PasswordError> {
@@ -282,10 +373,17 @@ pub fn hash_password(password: &str, policy: &PasswordPolicy) -> Result<String, 
     let params = policy.to_params()?;
     let mut salt = [0u8; ARGON2_SALT_LEN];
     fill_random(&mut salt);
-    let hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_with_salt(password.as_bytes(), &salt)
-        .map_err(|e| PasswordError::Hashing(e.to_string()))?;
-    Ok(hash.to_string())
+    let mut out = [0u8; ARGON2_OUTPUT_LEN];
+    let hashing = |e: &dyn fmt::Display| PasswordError::Hashing(e.to_string());
+    argon2id_into(params.clone(), password.as_bytes(), &salt, &mut out).map_err(|e| hashing(&e))?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(ARGON2_VERSION),
+        params: ParamsString::try_from(&params).map_err(|e| hashing(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| hashing(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| hashing(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Checks `password` against a stored argon2id PHC string or Home Assistant bcrypt hash; `Ok(false)` means wrong password.

@@ -171,3 +171,30 @@ fn dummy_verify_completes_for_any_policy() {
         },
     );
 }
+
+/// Many threads hashing and verifying at once (more than there are CPUs, so some wait for a
+/// computation slot): every result is right.
+#[test]
+fn concurrent_hashing_from_many_threads() {
+    let policy = auth_crypto::PasswordPolicy {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..16)
+            .map(|i| {
+                let policy = &policy;
+                scope.spawn(move || {
+                    let password = format!("password {i}");
+                    let stored = auth_crypto::hash_password(&password, policy).unwrap();
+                    assert!(auth_crypto::verify_password(&password, &stored).unwrap());
+                    assert!(!auth_crypto::verify_password("other", &stored).unwrap());
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    });
+}
