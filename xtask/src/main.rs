@@ -5,7 +5,14 @@
 //!   denied. This is what `.ci/run` runs.
 //! * `codegen`: regenerates checked-in generated files (`docs/config.schema.json`); `--check`
 //!   fails when they are stale.
-//! * `bench`: runs the criterion benchmarks and prints their figures.
+//! * `bench`: runs the criterion benchmarks, then the release server on loopback under load
+//!   (sign-ins per provider, refresh grants, authenticated and rejected API requests at fixed
+//!   concurrency: ops/s, median and p99 latency, the server's peak memory); writes
+//!   `target/bench-report.json` and prints every figure. `--micro-only`, `--http-only`,
+//!   `--seconds N` (per HTTP scenario, default 5), `--concurrency N` (default 8), and a criterion
+//!   filter.
+//! * `soak`: the soak test of the real binary for longer (`--seconds N`, default 60); CI runs it
+//!   for 5 s as part of the tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,6 +20,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+mod load;
 mod tidy;
 
 fn main() -> Result<()> {
@@ -21,9 +30,12 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(&root),
         Some("codegen") => codegen(&root, args.iter().any(|a| a == "--check")),
-        Some("bench") => bench(&root, &args[1..]),
+        Some("bench") => bench::run(&root, &bench::Options::parse(&args[1..])?),
+        Some("soak") => soak(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | codegen [--check] | bench [criterion filter]>");
+            eprintln!(
+                "usage: cargo xtask <ci | codegen [--check] | bench [--micro-only | --http-only] [--seconds N] [--concurrency N] [criterion filter] | soak [--seconds N]>"
+            );
             std::process::exit(2);
         }
     }
@@ -153,8 +165,28 @@ fn auth_host_feature_matrix(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn bench(root: &Path, filter: &[String]) -> Result<()> {
-    let mut args = vec!["bench", "--workspace", "--locked", "--"];
-    args.extend(filter.iter().map(String::as_str));
-    cargo(root, &args, &[])
+/// The soak test of the real binary (auth-server's `soak` test) for `--seconds N` (default 60).
+fn soak(root: &Path, args: &[String]) -> Result<()> {
+    let seconds = match args {
+        [] => 60,
+        [flag, n] if flag == "--seconds" => n.parse().context("--seconds")?,
+        _ => bail!("usage: cargo xtask soak [--seconds N]"),
+    };
+    let seconds: u64 = seconds;
+    cargo(
+        root,
+        &[
+            "test",
+            "-p",
+            "auth-server",
+            "--test",
+            "it",
+            "--locked",
+            "--",
+            "--exact",
+            "soak::mixed_traffic_soak_returns_to_its_memory_baseline",
+            "--nocapture",
+        ],
+        &[("HASS_AUTH_SOAK_SECONDS", &seconds.to_string())],
+    )
 }

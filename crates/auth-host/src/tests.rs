@@ -2,6 +2,7 @@
 
 // Dev-dependencies used only by the integration tests (the lib's test build sees them too).
 use auth_testkit as _;
+use criterion as _;
 use proptest as _;
 use provider_example_fork as _;
 use tempfile as _;

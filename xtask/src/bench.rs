@@ -1,0 +1,474 @@
+//! `cargo xtask bench`: the criterion micro benchmarks, then the release server on loopback
+//! under fixed-concurrency load; every figure goes to `target/bench-report.json` and a table.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::cargo;
+use crate::load::{self, Conn, Load, Measured, expect};
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug)]
+pub struct Options {
+    /// Run the criterion benches.
+    pub micro: bool,
+    /// Run the HTTP load.
+    pub http: bool,
+    /// Seconds measured per HTTP scenario.
+    pub seconds: u64,
+    /// Connections per HTTP scenario.
+    pub concurrency: usize,
+    /// Filter handed to criterion.
+    pub filter: Vec<String>,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Self> {
+        let mut options = Options {
+            micro: true,
+            http: true,
+            seconds: 5,
+            concurrency: 8,
+            filter: Vec::new(),
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--micro-only" => options.http = false,
+                "--http-only" => options.micro = false,
+                "--seconds" => {
+                    options.seconds = args
+                        .next()
+                        .context("--seconds needs a value")?
+                        .parse()
+                        .context("--seconds")?
+                }
+                "--concurrency" => {
+                    options.concurrency = args
+                        .next()
+                        .context("--concurrency needs a value")?
+                        .parse()
+                        .context("--concurrency")?
+                }
+                other if other.starts_with("--") => bail!("unknown option {other}"),
+                other => options.filter.push(other.to_owned()),
+            }
+        }
+        if options.concurrency == 0 || options.seconds == 0 {
+            bail!("--seconds and --concurrency must be positive");
+        }
+        Ok(options)
+    }
+}
+
+/// One criterion result.
+struct Micro {
+    name: String,
+    median_ns: f64,
+    mean_ns: f64,
+}
+
+pub fn run(root: &Path, options: &Options) -> Result<()> {
+    let started = SystemTime::now();
+    let mut micro = Vec::new();
+    if options.micro {
+        let mut args = vec!["bench", "--workspace", "--bench", "*", "--locked", "--"];
+        args.extend(options.filter.iter().map(String::as_str));
+        cargo(root, &args, &[])?;
+        micro = criterion_results(&root.join("target/criterion"), started)?;
+    }
+    let mut http = None;
+    if options.http {
+        cargo(
+            root,
+            &["build", "--release", "-p", "auth-server", "--locked"],
+            &[],
+        )?;
+        http = Some(http_load(root, options)?);
+    }
+    let report = json!({
+        "generated_at_unix": started.duration_since(SystemTime::UNIX_EPOCH)?.as_secs(),
+        "git_commit": git_commit(root),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "micro": micro.iter().map(|m| json!({
+            "name": m.name, "median_ns": m.median_ns, "mean_ns": m.mean_ns,
+        })).collect::<Vec<_>>(),
+        "http": http.as_ref().map(|h: &HttpReport| json!({
+            "concurrency": options.concurrency,
+            "seconds_per_scenario": options.seconds,
+            "scenarios": h.scenarios.iter().map(|s| json!({
+                "name": s.name,
+                "requests_per_op": s.requests_per_op,
+                "ops": s.ops,
+                "ops_per_s": s.ops_per_second(),
+                "median_ms": s.median_ms,
+                "p99_ms": s.p99_ms,
+                "errors": s.errors,
+            })).collect::<Vec<_>>(),
+            "server_peak_rss_kib": h.peak_rss_kib,
+            "server_rss_end_kib": h.rss_end_kib,
+        })),
+    });
+    let path = root.join("target/bench-report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    print_table(&micro, http.as_ref(), options);
+    eprintln!("\nwrote {}", path.display());
+    if let Some(http) = &http
+        && let Some(failed) = http.scenarios.iter().find(|s| s.errors > 0)
+    {
+        bail!(
+            "{}: {} errors, first: {}",
+            failed.name,
+            failed.errors,
+            failed.first_error.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+fn git_commit(root: &Path) -> Option<String> {
+    let out = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Every criterion benchmark that ran since `since`, by full id.
+fn criterion_results(dir: &Path, since: SystemTime) -> Result<Vec<Micro>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n == "new") {
+                    out.push(path);
+                } else {
+                    walk(&path, out);
+                }
+            }
+        }
+    }
+    let mut dirs = Vec::new();
+    walk(dir, &mut dirs);
+    let mut results = Vec::new();
+    for dir in dirs {
+        let estimates = dir.join("estimates.json");
+        let fresh = std::fs::metadata(&estimates)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m >= since);
+        if !fresh {
+            continue;
+        }
+        let read = |name: &str| -> Result<Value> {
+            let path = dir.join(name);
+            serde_json::from_slice(&std::fs::read(&path)?)
+                .with_context(|| format!("{} is not JSON", path.display()))
+        };
+        let benchmark = read("benchmark.json")?;
+        let estimates = read("estimates.json")?;
+        results.push(Micro {
+            name: benchmark["full_id"].as_str().unwrap_or("?").to_owned(),
+            median_ns: estimates["median"]["point_estimate"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            mean_ns: estimates["mean"]["point_estimate"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+        });
+    }
+    results.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(results)
+}
+
+struct HttpReport {
+    scenarios: Vec<Measured>,
+    peak_rss_kib: u64,
+    rss_end_kib: u64,
+}
+
+const CLIENT_ID: &str = "http://127.0.0.1:8123/";
+const REDIRECT_URI: &str = "http://127.0.0.1:8123/?auth_callback=1";
+const CONFIG: &str = "homeassistant:
+  auth_providers:
+    - type: homeassistant
+    - type: insecure_example
+      users:
+        - username: bench
+          password: bench-pass
+";
+
+/// The release server on a fresh config directory; killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(root: &Path) -> Result<Self> {
+        let dir = root.join("target/bench-http");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("configuration.yaml"), CONFIG)?;
+        let log = std::fs::File::create(dir.join("server.log"))?;
+        let mut child = Command::new(root.join("target/release/hass-auth"))
+            .args(["serve", "-c"])
+            .arg(&dir)
+            .args(["--bind", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .context("cannot start target/release/hass-auth")?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let Some(line) = lines.next() else {
+                bail!(
+                    "the server exited; see {}",
+                    dir.join("server.log").display()
+                );
+            };
+            if let Some(addr) = line?.strip_prefix("hass-auth listening on http://") {
+                break addr.parse()?;
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self { child, addr })
+    }
+
+    /// `(VmRSS, VmHWM)` in KiB.
+    fn memory(&self) -> Result<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| -> Result<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("{name} in /proc/<pid>/status"))
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+}
+
+/// Starts a login flow and submits the password: the finished flow's code.
+fn login_flow(conn: &mut Conn, provider: &str, username: &str, password: &str) -> Result<String> {
+    let started = expect(
+        conn.post_json(
+            "/auth/login_flow",
+            &json!({"client_id": CLIENT_ID, "handler": [provider, null], "redirect_uri": REDIRECT_URI}),
+        )?,
+        200,
+    )?
+    .json()?;
+    let flow_id = started["flow_id"].as_str().context("no flow_id")?;
+    let done = expect(
+        conn.post_json(
+            &format!("/auth/login_flow/{flow_id}"),
+            &json!({"client_id": CLIENT_ID, "username": username, "password": password}),
+        )?,
+        200,
+    )?
+    .json()?;
+    if done["type"] != "create_entry" {
+        bail!("login refused: {done}");
+    }
+    Ok(done["result"].as_str().context("no code")?.to_owned())
+}
+
+/// Signs in and exchanges the code: `(access token, refresh token)`.
+fn tokens(conn: &mut Conn) -> Result<(String, String)> {
+    let code = login_flow(conn, "insecure_example", "bench", "bench-pass")?;
+    let tokens = expect(
+        conn.post_form(
+            "/auth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", CLIENT_ID),
+                ("code", &code),
+            ],
+        )?,
+        200,
+    )?
+    .json()?;
+    Ok((
+        tokens["access_token"]
+            .as_str()
+            .context("access_token")?
+            .to_owned(),
+        tokens["refresh_token"]
+            .as_str()
+            .context("refresh_token")?
+            .to_owned(),
+    ))
+}
+
+fn http_load(root: &Path, options: &Options) -> Result<HttpReport> {
+    let server = Server::start(root)?;
+    let addr = server.addr;
+    eprintln!(
+        "\n==> HTTP load on {addr}: {} connections, {} s per scenario",
+        options.concurrency, options.seconds
+    );
+    // The owner (homeassistant provider, argon2id with OWASP parameters).
+    let mut conn = Conn::new(addr);
+    expect(
+        conn.post_json(
+            "/api/onboarding/users",
+            &json!({"client_id": CLIENT_ID, "name": "Bench", "username": "bench",
+                "password": "bench-pass", "language": "en"}),
+        )?,
+        200,
+    )?;
+    // The insecure_example user's first sign-in creates its user (concurrent first sign-ins
+    // would be refused but one).
+    tokens(&mut conn)?;
+    let load = Load {
+        addr,
+        concurrency: options.concurrency,
+        warm_up: Duration::from_secs(1),
+        duration: Duration::from_secs(options.seconds),
+    };
+    let mut scenarios = Vec::new();
+    let started = Instant::now();
+    scenarios.push(load::run(
+        "login_flow/insecure_example",
+        2,
+        load,
+        |_| Ok(()),
+        |conn, _| login_flow(conn, "insecure_example", "bench", "bench-pass").map(drop),
+    )?);
+    scenarios.push(load::run(
+        "login_flow/homeassistant_argon2id",
+        2,
+        load,
+        |_| Ok(()),
+        |conn, _| login_flow(conn, "homeassistant", "bench", "bench-pass").map(drop),
+    )?);
+    scenarios.push(load::run(
+        "token/refresh_grant",
+        1,
+        load,
+        |conn| tokens(conn).map(|(_, refresh)| refresh),
+        |conn, refresh| {
+            expect(
+                conn.post_form(
+                    "/auth/token",
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("client_id", CLIENT_ID),
+                        ("refresh_token", refresh),
+                    ],
+                )?,
+                200,
+            )
+            .map(drop)
+        },
+    )?);
+    scenarios.push(load::run(
+        "api/authenticated_get",
+        1,
+        load,
+        |conn| tokens(conn).map(|(access, _)| format!("Bearer {access}")),
+        |conn, bearer| expect(conn.get("/api/", &[("Authorization", bearer)])?, 200).map(drop),
+    )?);
+    scenarios.push(load::run(
+        "api/rejected_token",
+        1,
+        load,
+        |_| Ok(()),
+        |conn, _| {
+            expect(
+                conn.get("/api/", &[("Authorization", "Bearer not.a.token")])?,
+                401,
+            )
+            .map(drop)
+        },
+    )?);
+    let (rss_end_kib, peak_rss_kib) = server.memory()?;
+    eprintln!("<== HTTP load ({:.0?})", started.elapsed());
+    Ok(HttpReport {
+        scenarios,
+        peak_rss_kib,
+        rss_end_kib,
+    })
+}
+
+fn human_ns(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.2} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn print_table(micro: &[Micro], http: Option<&HttpReport>, options: &Options) {
+    println!();
+    if !micro.is_empty() {
+        println!(
+            "{:<48} {:>12} {:>12}",
+            "micro benchmark (criterion)", "median", "mean"
+        );
+        for m in micro {
+            println!(
+                "{:<48} {:>12} {:>12}",
+                m.name,
+                human_ns(m.median_ns),
+                human_ns(m.mean_ns)
+            );
+        }
+        println!();
+    }
+    if let Some(http) = http {
+        println!(
+            "{:<48} {:>10} {:>10} {:>10} {:>7}",
+            format!(
+                "HTTP, loopback ({} connections, {} s each)",
+                options.concurrency, options.seconds
+            ),
+            "ops/s",
+            "median",
+            "p99",
+            "errors"
+        );
+        for s in &http.scenarios {
+            println!(
+                "{:<48} {:>10.0} {:>7.2} ms {:>7.2} ms {:>7}",
+                s.name,
+                s.ops_per_second(),
+                s.median_ms,
+                s.p99_ms,
+                s.errors
+            );
+        }
+        println!(
+            "{:<48} {:>10.1} MiB (VmHWM), {:.1} MiB at the end (VmRSS)",
+            "server peak memory",
+            http.peak_rss_kib as f64 / 1024.0,
+            http.rss_end_kib as f64 / 1024.0
+        );
+    }
+}
