@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! hass-auth serve [--config-dir DIR] [--bind ADDR:PORT]   # default DIR: ./data (demo config on first run)
+//!                 [--flow-idle-timeout S] [--auth-code-lifetime S]
 //! hass-auth user list|add|remove|passwd|validate|activate|deactivate -c DIR ...
 //! hass-auth token create-long-lived -c DIR --user NAME --name CLIENT [--days N]
 //! hass-auth check-config -c DIR
