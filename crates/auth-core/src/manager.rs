@@ -666,8 +666,9 @@ impl AuthManager {
         if let Some(groups) = &update.group_ids {
             self.check_groups(groups)?;
         }
-        let found = self.inner.store.write(|d| match d.users.get_mut(user_id) {
+        let before = self.inner.store.write(|d| match d.users.get_mut(user_id) {
             Some(user) => {
+                let before = (user.name.clone(), user.group_ids.clone(), user.local_only);
                 if let Some(name) = update.name.clone() {
                     user.name = name;
                 }
@@ -677,14 +678,21 @@ impl AuthManager {
                 if let Some(local_only) = update.local_only {
                     user.local_only = local_only;
                 }
-                true
+                Some(before)
             }
-            None => false,
+            None => None,
         });
-        if !found {
+        let Some((name, group_ids, local_only)) = before else {
             return Err(AuthError::UserNotFound);
+        };
+        if let Err(e) = self.commit().await {
+            self.inner.store.write(|d| {
+                if let Some(user) = d.users.get_mut(user_id) {
+                    (user.name, user.group_ids, user.local_only) = (name, group_ids, local_only);
+                }
+            });
+            return Err(e);
         }
-        self.commit().await?;
         let result = match update.is_active {
             Some(true) => self.activate_user(user_id).await,
             Some(false) => self.deactivate_user(user_id).await,
@@ -699,16 +707,27 @@ impl AuthManager {
 
     /// Marks a user active.
     pub async fn activate_user(&self, user_id: &str) -> Result<(), AuthError> {
-        let found = self.inner.store.write(|d| {
+        let was_active = self.inner.store.write(|d| {
             d.users
                 .get_mut(user_id)
-                .map(|u| u.is_active = true)
-                .is_some()
+                .map(|u| std::mem::replace(&mut u.is_active, true))
         });
-        if !found {
+        let Some(was_active) = was_active else {
             return Err(AuthError::UserNotFound);
+        };
+        if let Err(e) = self.commit().await {
+            self.set_active(user_id, was_active);
+            return Err(e);
         }
-        self.commit().await
+        Ok(())
+    }
+
+    fn set_active(&self, user_id: &str, active: bool) {
+        self.inner.store.write(|d| {
+            if let Some(user) = d.users.get_mut(user_id) {
+                user.is_active = active;
+            }
+        });
     }
 
     /// Marks a user inactive and revokes all its refresh tokens; the owner cannot be deactivated.
@@ -717,13 +736,13 @@ impl AuthManager {
         if user.is_owner {
             return Err(AuthError::CannotDeactivateOwner);
         }
-        self.inner.store.write(|d| {
-            if let Some(u) = d.users.get_mut(user_id) {
-                u.is_active = false;
-            }
-        });
+        self.set_active(user_id, false);
         let tokens: Vec<String> = self.inner.store.read(|d| d.token_ids_of(user_id).to_vec());
-        self.revoke_many(&tokens).await
+        if let Err(e) = self.revoke_many(&tokens).await {
+            self.set_active(user_id, user.is_active);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Removes a credential: provider cleanup, unlink, and revocation of the sessions made with it.
@@ -742,7 +761,8 @@ impl AuthManager {
         {
             provider.will_remove_credentials(&cred).await?;
         }
-        self.inner
+        let detached = self
+            .inner
             .store
             .write(|d| d.detach_credential(credential_id));
         let tokens: Vec<String> = self.inner.store.read(|d| {
@@ -756,7 +776,17 @@ impl AuthManager {
                 .cloned()
                 .collect()
         });
-        self.revoke_many(&tokens).await
+        if let Err(e) = self.revoke_many(&tokens).await {
+            // The file still links the credential: so does memory (the provider's own cleanup
+            // above cannot be taken back).
+            if let Some((user_id, credential)) = detached {
+                self.inner
+                    .store
+                    .write(|d| d.attach_credential(&user_id, credential));
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Removes a user: credentials (with provider cleanup), tokens (with callbacks), then the user.
@@ -773,13 +803,26 @@ impl AuthManager {
             }
         }
         let tokens: Vec<String> = self.inner.store.read(|d| d.token_ids_of(user_id).to_vec());
-        let removed = self.inner.store.write(|d| {
+        let (removed, gone) = self.inner.store.write(|d| {
             let removed: Vec<Arc<RefreshToken>> =
                 tokens.iter().filter_map(|id| d.remove_token(id)).collect();
-            d.remove_user(user_id);
-            removed
+            (removed, d.remove_user(user_id))
         });
-        self.commit().await?;
+        if let Err(e) = self.commit().await {
+            self.inner.store.write(|d| {
+                if let Some(mut user) = gone {
+                    let credentials = std::mem::take(&mut user.credentials);
+                    d.users.insert(user.id.clone(), user);
+                    for credential in credentials {
+                        d.attach_credential(user_id, credential);
+                    }
+                }
+                for token in &removed {
+                    d.insert_token((**token).clone());
+                }
+            });
+            return Err(e);
+        }
         for token in removed {
             self.run_revoke_callbacks(&token);
         }
@@ -999,7 +1042,16 @@ impl AuthManager {
             .inner
             .store
             .write(|d| ids.iter().filter_map(|id| d.remove_token(id)).collect());
-        self.commit().await?;
+        if let Err(e) = self.commit().await {
+            // Not revoked after all: a token revoked in memory only would come back at the
+            // next start, and the caller was told it failed.
+            self.inner.store.write(|d| {
+                for token in &removed {
+                    d.insert_token((**token).clone());
+                }
+            });
+            return Err(e);
+        }
         for token in removed {
             self.run_revoke_callbacks(&token);
         }
@@ -1056,10 +1108,8 @@ impl AuthManager {
     pub async fn set_refresh_token_expiry(&self, id: &str, enable: bool) -> Result<(), AuthError> {
         let now = self.now();
         let found = self.inner.store.write(|d| {
-            let Some(token) = d.tokens.get(id) else {
-                return false;
-            };
-            let mut token = (**token).clone();
+            let before = (**d.tokens.get(id)?).clone();
+            let mut token = before.clone();
             if enable {
                 if token.expire_at.is_none() {
                     token.expire_at = Some(to_unix_f64(
@@ -1070,12 +1120,16 @@ impl AuthManager {
                 token.expire_at = None;
             }
             d.replace_token(token);
-            true
+            Some(before)
         });
-        if !found {
+        let Some(before) = found else {
             return Err(AuthError::TokenNotFound);
+        };
+        if let Err(e) = self.commit().await {
+            self.inner.store.write(|d| d.replace_token(before));
+            return Err(e);
         }
-        self.commit().await
+        Ok(())
     }
 
     /// Removes every refresh token whose `expire_at` has passed (with callbacks); returns how many.

@@ -536,8 +536,10 @@ pub async fn token(
         Err(FormError::Invalid) => Err(ApiError::oauth("invalid_request")),
         Ok(form) => {
             if form.get("action").map(String::as_str) == Some("revoke") {
-                revoke_token(&http, form.get("token")).await;
-                return (StatusCode::OK, "").into_response();
+                return match revoke_token(&http, form.get("token")).await {
+                    Ok(()) => (StatusCode::OK, "").into_response(),
+                    Err(error) => error.into_response(),
+                };
             }
             match form.get("grant_type").map(String::as_str) {
                 Some("authorization_code") => grant_code(&http, &client, &headers, &form).await,
@@ -724,18 +726,31 @@ async fn grant_refresh(
     })))
 }
 
-async fn revoke_token(http: &AuthHttp, token: Option<&String>) {
-    let Some(value) = token else { return };
+/// Revokes the refresh token `token` names (unknown tokens are fine, as in RFC 7009). A token
+/// that could not be removed durably is still valid: that is a 503 (RFC 7009 §2.2.1), never a
+/// 200 the client would take for a revocation.
+async fn revoke_token(http: &AuthHttp, token: Option<&String>) -> Result<(), ApiError> {
+    let Some(value) = token else { return Ok(()) };
     if let Some(refresh) = http.manager().refresh_token_by_value(value)
         && let Err(error) = http.manager().remove_refresh_token(&refresh.id).await
     {
         tracing::error!(%error, "revoking a refresh token failed");
+        return Err(ApiError::oauth_described(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "The auth store could not be written; the token is still valid",
+        ));
     }
+    Ok(())
 }
 
 pub async fn revoke(State(http): State<AuthHttp>, request: Request<Body>) -> Response {
     match body::token_form(request, http.options().auth_body_limit).await {
-        Ok(Ok(form)) => revoke_token(&http, form.get("token")).await,
+        Ok(Ok(form)) => {
+            if let Err(error) = revoke_token(&http, form.get("token")).await {
+                return error.into_response();
+            }
+        }
         Ok(Err(_)) => {}
         Err(error) => return error.into_response(),
     }

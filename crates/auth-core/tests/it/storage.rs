@@ -294,3 +294,79 @@ async fn failed_write_changes_nothing() {
         b"not a directory"
     );
 }
+
+/// Every operation whose durable write fails leaves memory as it was: a revocation, update,
+/// deactivation or removal that returned an error did not happen (nothing "revoked until the
+/// next restart").
+#[tokio::test]
+async fn failed_writes_undo_removals_and_updates() {
+    let (config, _clock, manager) = fresh().await;
+    let owner = manager
+        .create_user(Some("Owner".into()), vec![], false)
+        .await
+        .unwrap();
+    let credentials = crate::support::sign_in(&manager, "alice", "secret").await;
+    let user = manager.get_or_create_user(&credentials).await.unwrap();
+    let token = manager
+        .create_refresh_token(
+            &user.id,
+            auth_core::NewRefreshToken {
+                client_id: Some("http://x/".into()),
+                credential_id: Some(credentials.id.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let snapshot = |m: &AuthManager| m.store().read(|d| d.to_json());
+    let before = snapshot(&manager);
+
+    // Every write fails from now on.
+    let dir = config.storage_dir();
+    let away = config.path().join(".storage-away");
+    std::fs::rename(&dir, &away).unwrap();
+    std::fs::write(&dir, b"not a directory").unwrap();
+
+    let failures = [
+        manager.remove_refresh_token(&token.id).await.err(),
+        manager
+            .update_user(
+                &user.id,
+                auth_core::UserUpdate {
+                    name: Some(Some("Renamed".into())),
+                    group_ids: Some(vec!["system-read-only".into()]),
+                    local_only: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .err(),
+        manager.deactivate_user(&user.id).await.err(),
+        manager.remove_user(&user.id).await.err(),
+        manager
+            .set_refresh_token_expiry(&token.id, false)
+            .await
+            .err(),
+        manager.remove_credentials(&credentials.id).await.err(),
+    ];
+    for (i, failure) in failures.into_iter().enumerate() {
+        assert!(
+            matches!(
+                failure,
+                Some(AuthError::Storage(StorageError::Write { .. }))
+            ),
+            "operation {i}: {failure:?}"
+        );
+    }
+    let _ = owner;
+    let after = snapshot(&manager);
+    assert_eq!(after["users"], before["users"]);
+    assert_eq!(after["refresh_tokens"], before["refresh_tokens"]);
+    assert!(manager.refresh_token_by_value(&token.token).is_some());
+
+    // Once writes work again, the same operations succeed.
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::rename(&away, &dir).unwrap();
+    manager.remove_refresh_token(&token.id).await.unwrap();
+    assert!(manager.refresh_token_by_value(&token.token).is_none());
+}

@@ -124,10 +124,38 @@ async fn a_failed_write_fails_the_request_keeps_the_file_and_the_server() {
             .all(|u: &Value| u["name"] != "Nobody"),
         "a failed create leaves no user behind"
     );
-    // Revoking needs a write too: the token stays usable rather than half-revoked.
-    let mut delete = json!({"type": "auth/delete_refresh_token", "refresh_token_id": "nope"});
-    let _ = ws.command(&mut delete).await.unwrap();
     assert_eq!(stored_tokens(&auth_path), on_disk, "the file is unchanged");
+
+    // A smaller file still fits: revoking works under the size limit. To make every write fail,
+    // the storage directory is swapped for a plain file while the server runs.
+    let storage = config.storage_dir();
+    let moved = config.path().join(".storage-away");
+    std::fs::rename(&storage, &moved).unwrap();
+    std::fs::write(&storage, b"not a directory").unwrap();
+    let revoke = Request::post("/auth/revoke")
+        .form(&[("token", &acked[2])])
+        .send(addr)
+        .await;
+    assert_eq!(
+        revoke.status, 503,
+        "a revocation that was not saved says so"
+    );
+    assert_eq!(
+        revoke.json(),
+        json!({"error": "temporarily_unavailable",
+            "error_description": "The auth store could not be written; the token is still valid"})
+    );
+    assert_eq!(
+        client::refresh(addr, &acked[2]).await.unwrap().status,
+        200,
+        "and the token is indeed still valid (not revoked in memory only)"
+    );
+    std::fs::remove_file(&storage).unwrap();
+    std::fs::rename(&moved, &storage).unwrap();
+    client::revoke(addr, &acked[2]).await.unwrap();
+    assert_eq!(client::refresh(addr, &acked[2]).await.unwrap().status, 400);
+    let revoked = acked.remove(2);
+    assert!(!stored_tokens(&auth_path).contains(&revoked));
 
     // The shutdown flushes usage data if it fits, or says it could not (exit 3); the process is
     // never killed by the limit (SIGXFSZ is caught).
