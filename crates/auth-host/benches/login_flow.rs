@@ -27,8 +27,8 @@ fn manager(rt: &tokio::runtime::Runtime) -> AuthManager {
     rt.block_on(async {
         let storage = Arc::new(MemoryStorage::new());
         // Home Assistant's own provider file: user `owner`, bcrypt cost 12.
-        let ha_file = auth_testkit::fixtures_dir()
-            .join("ha-2026.2.3/.storage/auth_provider.homeassistant");
+        let ha_file =
+            auth_testkit::fixtures_dir().join("ha-2026.2.3/.storage/auth_provider.homeassistant");
         storage.put_raw(
             "auth_provider.homeassistant",
             std::fs::read(ha_file).expect("fixture"),
@@ -84,10 +84,34 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("login_flow");
     group.sample_size(10);
     let cases = [
-        ("homeassistant_argon2id", "homeassistant", "modern", "modern-pass", true),
-        ("homeassistant_bcrypt_12", "homeassistant", "owner", "owner-pass", true),
-        ("homeassistant_unknown_user", "homeassistant", "nobody", "x", false),
-        ("insecure_example", "insecure_example", "example", "example-pass", true),
+        (
+            "homeassistant_argon2id",
+            "homeassistant",
+            "modern",
+            "modern-pass",
+            true,
+        ),
+        (
+            "homeassistant_bcrypt_12",
+            "homeassistant",
+            "owner",
+            "owner-pass",
+            true,
+        ),
+        (
+            "homeassistant_unknown_user",
+            "homeassistant",
+            "nobody",
+            "x",
+            false,
+        ),
+        (
+            "insecure_example",
+            "insecure_example",
+            "example",
+            "example-pass",
+            true,
+        ),
     ];
     for (name, handler, username, password, expected) in cases {
         group.bench_function(name, |b| {
