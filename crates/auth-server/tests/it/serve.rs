@@ -102,7 +102,27 @@ async fn a_second_server_on_the_same_directory_is_refused() {
         "{}",
         second.stderr
     );
+    // Admin commands that write are refused too: they would overwrite what the server saves.
+    for command in [
+        &["user", "-c", dir, "add", "mallory", "pw"][..],
+        &["user", "-c", dir, "passwd", "owner", "pw"],
+        &["token", "-c", dir, "create-long-lived", "--user", "x", "--name", "n"],
+        &["storage", "-c", dir, "restore", "auth"],
+    ] {
+        let out = crate::support::run(config.path(), command).await;
+        assert_eq!(out.code, 3, "{command:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("locked by another process"),
+            "{command:?}: {}",
+            out.stderr
+        );
+    }
     assert_eq!(first.stop().await, 0);
+    // Once the first has stopped, the directory is free again.
+    let third = serve(config.path(), &["-c", dir])
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    assert_eq!(third.stop().await, 0);
 }
 
 #[tokio::test]
