@@ -106,7 +106,16 @@ async fn a_second_server_on_the_same_directory_is_refused() {
     for command in [
         &["user", "-c", dir, "add", "mallory", "pw"][..],
         &["user", "-c", dir, "passwd", "owner", "pw"],
-        &["token", "-c", dir, "create-long-lived", "--user", "x", "--name", "n"],
+        &[
+            "token",
+            "-c",
+            dir,
+            "create-long-lived",
+            "--user",
+            "x",
+            "--name",
+            "n",
+        ],
         &["storage", "-c", dir, "restore", "auth"],
     ] {
         let out = crate::support::run(config.path(), command).await;
