@@ -48,6 +48,24 @@ fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Tests counted over every `cargo test` run of this process: (passed, failed).
+static TEST_COUNTS: std::sync::Mutex<(u64, u64)> = std::sync::Mutex::new((0, 0));
+
+/// Reads `N passed; M failed` out of a libtest summary line.
+fn parse_test_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let number_before = |word: &str| -> Option<u64> {
+        let end = rest.find(word)?;
+        rest[..end]
+            .trim_end()
+            .rsplit([' ', '.'])
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((number_before(" passed")?, number_before(" failed")?))
+}
+
 fn cargo(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
     let started = Instant::now();
     eprintln!("\n==> cargo {}", args.join(" "));
@@ -56,9 +74,26 @@ fn cargo(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let status = cmd
-        .status()
+    let counting = args.first() == Some(&"test");
+    if counting {
+        cmd.stdout(std::process::Stdio::piped());
+    }
+    let mut child = cmd
+        .spawn()
         .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+    if let Some(stdout) = child.stdout.take() {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.context("reading cargo test output")?;
+            println!("{line}");
+            if let Some((passed, failed)) = parse_test_result(&line) {
+                let mut counts = TEST_COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+                counts.0 += passed;
+                counts.1 += failed;
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
     eprintln!("<== cargo {} ({:.0?})", args.join(" "), started.elapsed());
     if !status.success() {
         bail!("cargo {} failed ({status})", args.join(" "));
@@ -99,6 +134,12 @@ fn ci(root: &Path) -> Result<()> {
         "\ncargo xtask ci: all checks passed in {:.0?}",
         started.elapsed()
     );
+    let (passed, failed) = *TEST_COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    if passed == 0 {
+        bail!("no test ran");
+    }
+    // The closing line CI reads: every test of every `cargo test` above.
+    println!("{passed} passed, {failed} failed");
     Ok(())
 }
 
@@ -189,4 +230,17 @@ fn soak(root: &Path, args: &[String]) -> Result<()> {
         ],
         &[("HASS_AUTH_SOAK_SECONDS", &seconds.to_string())],
     )
+}
+
+#[cfg(test)]
+mod counting_tests {
+    #[test]
+    fn reads_libtest_summaries() {
+        let line = "test result: ok. 37 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(super::parse_test_result(line), Some((37, 0)));
+        let line =
+            "test result: FAILED. 52 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(super::parse_test_result(line), Some((52, 1)));
+        assert_eq!(super::parse_test_result("running 3 tests"), None);
+    }
 }
