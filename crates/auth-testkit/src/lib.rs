@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod conformance;
+pub mod fakes;
 pub mod http;
 pub mod webdriver;
 

@@ -14,7 +14,7 @@ use auth_testkit::TempConfig;
 use serde_json::{Map, Value, json};
 use time::Duration;
 
-use crate::support::{NOW, TestProvider};
+use crate::support::{NOW, test_provider};
 
 /// A PIN per user, in memory. Setup: form `init` with field `pin`; a PIN that is not four
 /// digits comes back as the same form with `invalid_code`.
@@ -154,10 +154,7 @@ async fn env(chain: Vec<ChainEntry>, opt_in: &[Arc<dyn MfaModule>]) -> Env {
         .clock(clock.clone())
         .rng(auth_testkit::seeded_rng(3))
         .provider_with_chain(
-            Arc::new(TestProvider::new(&[
-                ("alice", "secret"),
-                ("bob", "hunter2"),
-            ])),
+            Arc::new(test_provider(&[("alice", "secret"), ("bob", "hunter2")])),
             chain,
         );
     for module in opt_in {
@@ -551,7 +548,7 @@ async fn a_provider_without_a_chain_is_unchanged() {
 #[tokio::test]
 async fn the_builder_refuses_a_module_twice_in_a_chain_or_two_instances_of_one_id() {
     let config = TempConfig::empty();
-    let provider = || Arc::new(TestProvider::new(&[("alice", "secret")]));
+    let provider = || Arc::new(test_provider(&[("alice", "secret")]));
     let pin = PinModule::new("pin", "PIN", 3);
     let module: Arc<dyn MfaModule> = Arc::new(Pin(pin.clone()));
     let twice = AuthManager::builder(config.storage())

@@ -97,7 +97,7 @@ async fn the_expiry_task_reclaims_abandoned_flows_and_codes() {
     let manager = auth_core::AuthManager::builder(config.storage())
         .clock(clock.clone())
         .limits(limits)
-        .provider(std::sync::Arc::new(crate::support::TestProvider::new(&[(
+        .provider(std::sync::Arc::new(crate::support::test_provider(&[(
             "alice", "secret",
         )])))
         .build()

@@ -9,7 +9,7 @@ use auth_core::{AuthManager, LoginContext, MfaError, MfaModule};
 use serde_json::{Map, Value, json};
 use time::Duration;
 
-use crate::support::{NOW, TestProvider};
+use crate::support::{NOW, test_provider};
 
 /// A module accepting a fixed PIN for enrolled users.
 struct PinModule {
@@ -87,7 +87,7 @@ async fn setup(
     let mut builder = AuthManager::builder(config.storage())
         .clock(clock.clone())
         .rng(auth_testkit::seeded_rng(1))
-        .provider(Arc::new(TestProvider::new(&[("alice", "secret")])));
+        .provider(Arc::new(test_provider(&[("alice", "secret")])));
     for module in modules {
         builder = builder.mfa_module(module.clone());
     }

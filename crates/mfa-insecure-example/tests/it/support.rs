@@ -1,17 +1,13 @@
 //! A real `AuthManager` over file storage in a temp dir, driven by a tiny in-test provider
 //! (usernames and passwords from a map) and the module built through the registry.
 
-use std::any::Any;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use auth_core::flow_engine::{Field, FlowResponse, FlowResult, Schema};
-use auth_core::provider::ProviderLoginFlow;
+use auth_core::flow_engine::FlowResponse;
 use auth_core::registry::{PasswordPolicy, find_mfa_module};
 use auth_core::{
-    AuthAccess, AuthManager, AuthProvider, Credentials, LoginContext, ManualClock, MfaModule,
-    PluginContext, PluginSpec, ProviderError, UserMeta,
+    AuthAccess, AuthManager, AuthProvider, LoginContext, ManualClock, MfaModule, PluginContext,
+    PluginSpec,
 };
 use auth_testkit::{TempConfig, clock_at, seeded_rng};
 use serde_json::{Map, Value, json};
@@ -20,112 +16,7 @@ use serde_json::{Map, Value, json};
 pub const PASSWORD: &str = "secret-pass";
 
 /// Usernames and passwords from a map; MFA-capable.
-pub struct TestProvider {
-    kind: String,
-    users: Mutex<HashMap<String, String>>,
-}
-
-impl TestProvider {
-    pub fn new(kind: &str) -> Self {
-        Self {
-            kind: kind.to_owned(),
-            users: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn add(&self, username: &str, password: &str) {
-        self.users
-            .lock()
-            .unwrap()
-            .insert(username.to_owned(), password.to_owned());
-    }
-}
-
-struct TestLoginFlow {
-    users: HashMap<String, String>,
-}
-
-fn credentials_schema() -> Schema {
-    Schema::new(vec![
-        Field::string("username").required(),
-        Field::string("password").required(),
-    ])
-}
-
-#[async_trait]
-impl ProviderLoginFlow for TestLoginFlow {
-    async fn step(
-        &mut self,
-        _step_id: &str,
-        input: Option<Map<String, Value>>,
-    ) -> Result<FlowResult, ProviderError> {
-        let form = FlowResult::form("init", Some(credentials_schema()));
-        let Some(input) = input else {
-            return Ok(form.with_errors(Map::new()));
-        };
-        let username = input["username"].as_str().unwrap_or_default();
-        let password = input["password"].as_str().unwrap_or_default();
-        if self.users.get(username).map(String::as_str) == Some(password) {
-            return Ok(FlowResult::create_entry(json!({ "username": username })));
-        }
-        let mut errors = Map::new();
-        errors.insert("base".into(), json!("invalid_auth"));
-        Ok(form.with_errors(errors))
-    }
-}
-
-#[async_trait]
-impl AuthProvider for TestProvider {
-    fn provider_type(&self) -> &str {
-        &self.kind
-    }
-    fn provider_id(&self) -> Option<&str> {
-        None
-    }
-    fn name(&self) -> &str {
-        "Test provider"
-    }
-    async fn login_flow(
-        &self,
-        _context: &LoginContext,
-        _auth: Arc<dyn AuthAccess>,
-    ) -> Result<Box<dyn ProviderLoginFlow>, ProviderError> {
-        Ok(Box::new(TestLoginFlow {
-            users: self.users.lock().unwrap().clone(),
-        }))
-    }
-    async fn get_or_create_credentials(
-        &self,
-        data: &Map<String, Value>,
-        auth: &dyn AuthAccess,
-    ) -> Result<Credentials, ProviderError> {
-        let username = data["username"].as_str().unwrap_or_default();
-        if let Some(existing) = auth
-            .credentials_of(&self.kind, None)
-            .into_iter()
-            .find(|c| c.data_str("username") == Some(username))
-        {
-            return Ok(existing);
-        }
-        let mut map = Map::new();
-        map.insert("username".into(), json!(username));
-        Ok(auth.new_credentials(&self.kind, None, map))
-    }
-    async fn user_meta_for_credentials(
-        &self,
-        credentials: &Credentials,
-    ) -> Result<UserMeta, ProviderError> {
-        Ok(UserMeta {
-            name: credentials.data_str("username").map(str::to_owned),
-            is_active: true,
-            group: None,
-            local_only: None,
-        })
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
+pub use auth_testkit::fakes::PasswordProvider as TestProvider;
 
 /// A manager with the test provider and `insecure_example` (configured with `config`).
 pub struct Env {
