@@ -186,6 +186,17 @@ impl AuthManagerBuilder {
             }
             providers.insert(key, provider);
         }
+        let mut store_owners: HashMap<&str, &str> = HashMap::new();
+        for module in all_modules.values() {
+            if let Some(key) = module.storage_key()
+                && let Some(other) = store_owners.insert(key, module.id())
+            {
+                return Err(AuthError::Invalid(format!(
+                    "MFA modules {other} and {} would both keep their data in .storage/{key} and overwrite each other's enrolments: configure only one of them",
+                    module.id()
+                )));
+            }
+        }
         let init = providers
             .values()
             .map(|p| async move { (p.provider_type().to_owned(), p.initialize().await) });

@@ -106,6 +106,11 @@ pub trait MfaModule: Send + Sync + 'static {
             None => Ok(()),
         }
     }
+    /// The `.storage` key this module keeps its data in, if any. Two configured modules may not
+    /// share one: each would overwrite the other's enrolments.
+    fn storage_key(&self) -> Option<&str> {
+        None
+    }
     /// For downcasting to the concrete module.
     fn as_any(&self) -> &dyn Any;
 }

@@ -326,6 +326,10 @@ impl MfaModule for TotpModule {
         }
     }
 
+    fn storage_key(&self) -> Option<&str> {
+        Some(STORAGE_KEY)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

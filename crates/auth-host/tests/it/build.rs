@@ -293,3 +293,27 @@ http:
     // A request from the proxy itself never counts as the trusted network.
     assert_eq!(offered("10.0.0.5"), 0);
 }
+
+/// Two totp instances would share `.storage/auth_module.totp` and overwrite each other's
+/// enrolments (HA allows it); the start is refused with both ids named.
+#[cfg(feature = "mfa-totp")]
+#[tokio::test]
+async fn two_modules_sharing_one_store_are_refused() {
+    let config = parse(
+        "homeassistant:
+  auth_providers: []
+  auth_mfa_modules:
+    - type: totp
+    - type: totp
+      id: totp_backup
+",
+    )
+    .unwrap();
+    let err = auth_manager_from_config(&config, Arc::new(MemoryStorage::new()), options())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot start the auth manager: MFA modules totp and totp_backup would both keep their data in .storage/auth_module.totp and overwrite each other's enrolments: configure only one of them"
+    );
+}
