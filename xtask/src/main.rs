@@ -41,8 +41,14 @@ fn main() -> Result<()> {
     }
 }
 
+/// The workspace root. `cargo run` tells the running binary where its manifest is; the path
+/// compiled in is only the fallback, since a binary built from another checkout that shares the
+/// target directory would otherwise work on that checkout.
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask lives in the workspace root")
         .to_path_buf()

@@ -16,6 +16,16 @@ mod tests {
         "hmac",
     ];
 
+    /// TLS and outgoing-HTTP crates: only `indieauth-fetch` makes requests to other hosts.
+    const OUTGOING_CRATES: &[&str] = &[
+        "rustls",
+        "tokio-rustls",
+        "webpki-roots",
+        "ring",
+        "hyper",
+        "reqwest",
+    ];
+
     fn manifests() -> BTreeMap<String, String> {
         let root = super::super::project_root();
         let mut out = BTreeMap::new();
@@ -77,6 +87,25 @@ mod tests {
     }
 
     #[test]
+    fn only_indieauth_fetch_makes_outgoing_requests() {
+        let mut offenders = Vec::new();
+        for (krate, manifest) in manifests() {
+            if krate == "indieauth-fetch" {
+                continue;
+            }
+            for dep in dependency_names(&manifest, &["dependencies"]) {
+                if OUTGOING_CRATES.contains(&dep.as_str()) {
+                    offenders.push(format!("{krate} depends on {dep}"));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "only indieauth-fetch may make outgoing requests: {offenders:?}"
+        );
+    }
+
+    #[test]
     fn no_plugin_depends_on_another_plugin() {
         let all = manifests();
         let is_plugin = |name: &str| name.starts_with("provider-") || name.starts_with("mfa-");
@@ -99,10 +128,10 @@ mod tests {
 
     #[test]
     fn dependencies_point_one_way() {
-        // flow-engine <- auth-core <- plugins <- auth-host <- auth-http <- auth-server
+        // flow-engine, auth-crypto, indieauth-fetch <- auth-core <- plugins <- auth-host <- auth-http <- auth-server
         let rank = |name: &str| -> Option<u8> {
             Some(match name {
-                "auth-crypto" | "flow-engine" => 0,
+                "auth-crypto" | "flow-engine" | "indieauth-fetch" => 0,
                 "auth-core" => 1,
                 n if n.starts_with("provider-") || n.starts_with("mfa-") => 2,
                 "auth-host" => 3,

@@ -39,6 +39,12 @@ pub struct HttpSettings {
     /// `frontend_dir` (hass-auth only): a built Home Assistant frontend to serve the login page
     /// from; relative paths are relative to the configuration directory.
     pub frontend_dir: Option<PathBuf>,
+    /// `fetch_client_redirect_uris` (hass-auth only, default false): fetch a client's `client_id`
+    /// page for the redirect URIs it publishes (IndieAuth), bounded and http(s) only.
+    pub fetch_client_redirect_uris: bool,
+    /// `fetch_client_ca_file` (hass-auth only): a PEM file of certificates trusted for that fetch
+    /// in addition to the built-in roots; relative to the configuration directory.
+    pub fetch_client_ca_file: Option<PathBuf>,
 }
 
 impl Default for HttpSettings {
@@ -53,6 +59,8 @@ impl Default for HttpSettings {
             use_x_frame_options: true,
             cors_allowed_origins: vec![DEFAULT_CORS_ORIGIN.to_owned()],
             frontend_dir: None,
+            fetch_client_redirect_uris: false,
+            fetch_client_ca_file: None,
         }
     }
 }
@@ -172,7 +180,8 @@ pub(crate) fn parse_http(
         match name.as_str() {
             "server_host" | "server_port" | "ip_ban_enabled" | "login_attempts_threshold"
             | "use_x_forwarded_for" | "trusted_proxies" | "use_x_frame_options"
-            | "cors_allowed_origins" | "frontend_dir" => {
+            | "cors_allowed_origins" | "frontend_dir" | "fetch_client_redirect_uris"
+            | "fetch_client_ca_file" => {
                 let node = resolver.resolve(value, &path)?;
                 known.push((
                     crate::resolve::Key {
@@ -258,6 +267,25 @@ pub(crate) fn parse_http(
                         &node.mark,
                         &path,
                         format!("expected a directory path, found {}", other.describe()),
+                    ));
+                }
+            },
+            "fetch_client_redirect_uris" => {
+                settings.fetch_client_redirect_uris = boolean(node, &path)?;
+            }
+            "fetch_client_ca_file" => match &node.value {
+                Value::Str(file) if !file.trim().is_empty() => {
+                    let file = config_dir.join(file);
+                    indieauth_fetch::load_pem_certificates(&file)
+                        .map_err(|e| invalid(&node.mark, &path, e.to_string()))?;
+                    settings.fetch_client_ca_file = Some(file);
+                }
+                Value::Null => settings.fetch_client_ca_file = None,
+                other => {
+                    return Err(invalid(
+                        &node.mark,
+                        &path,
+                        format!("expected a PEM file path, found {}", other.describe()),
                     ));
                 }
             },

@@ -265,7 +265,9 @@ fn http_schema() -> Json {
             "trusted_proxies": string_or_list("Networks of trusted reverse proxies (e.g. 172.30.33.0/24). Requires use_x_forwarded_for."),
             "use_x_frame_options": { "type": "boolean", "default": true },
             "cors_allowed_origins": string_or_list("Origins allowed by CORS. Default: https://cast.home-assistant.io."),
-            "frontend_dir": { "type": "string", "description": "hass-auth only: a built Home Assistant frontend to serve the login page from." }
+            "frontend_dir": { "type": "string", "description": "hass-auth only: a built Home Assistant frontend to serve the login page from." },
+            "fetch_client_redirect_uris": { "type": "boolean", "default": false, "description": "hass-auth only: fetch a client's client_id page for the redirect URIs it publishes (5 s, 10 KiB, http(s) only)." },
+            "fetch_client_ca_file": { "type": "string", "description": "hass-auth only: PEM certificates trusted, besides the built-in roots, when fetching client_id pages." }
         },
         "dependentRequired": {
             "use_x_forwarded_for": ["trusted_proxies"],

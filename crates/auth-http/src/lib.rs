@@ -42,6 +42,7 @@ use axum::routing::{get, post};
 
 pub use bans::Bans;
 pub use error::ApiError;
+pub use indieauth_fetch;
 pub use net::{ClientAddr, LocalAddr};
 pub use onboarding::Onboarding;
 pub use options::HttpOptions;
@@ -56,6 +57,9 @@ pub enum SetupError {
     /// `frontend_dir` is not an unpacked `hass_frontend` directory.
     #[error("frontend_dir: {0}")]
     Frontend(String),
+    /// The client redirect-URI fetcher could not be set up (e.g. its certificates).
+    #[error("fetch_client_redirect_uris: {0}")]
+    RedirectUriFetch(#[from] indieauth_fetch::SetupError),
 }
 
 /// The identity a request was authenticated as.
@@ -80,6 +84,7 @@ struct Shared {
     onboarding: Onboarding,
     signing_secret: String,
     onboarding_lock: tokio::sync::Mutex<()>,
+    redirect_uri_fetcher: Option<indieauth_fetch::RedirectUriFetcher>,
 }
 
 impl std::fmt::Debug for AuthHttp {
@@ -111,6 +116,13 @@ impl AuthHttp {
             manager.clock().clone(),
         );
         let signing_secret = auth_core::rng::random_hex(manager.rng().as_ref(), 32);
+        let redirect_uri_fetcher = if options.fetch_client_redirect_uris {
+            Some(indieauth_fetch::RedirectUriFetcher::new(
+                options.redirect_uri_fetch.clone(),
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             inner: Arc::new(Shared {
                 manager,
@@ -119,6 +131,7 @@ impl AuthHttp {
                 onboarding,
                 signing_secret,
                 onboarding_lock: tokio::sync::Mutex::new(()),
+                redirect_uri_fetcher,
             }),
         })
     }
@@ -152,6 +165,28 @@ impl AuthHttp {
             refresh_token_id,
             self.now_unix(),
         )
+    }
+
+    /// Whether `redirect_uri` may receive codes for `client_id` (http-api.md §8.2): the fixed
+    /// rules first, then, when `fetch_client_redirect_uris` is on, the URIs the client publishes.
+    pub async fn redirect_uri_allowed(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        pkce_s256: bool,
+    ) -> bool {
+        if indieauth::verify_redirect_uri(client_id, redirect_uri, pkce_s256, &[]) {
+            return true;
+        }
+        let Some(fetcher) = &self.inner.redirect_uri_fetcher else {
+            return false;
+        };
+        // Only fetch client ids that are valid on their own: domains and local addresses.
+        if !indieauth::verify_client_id(client_id, None) {
+            return false;
+        }
+        let published = fetcher.published_redirect_uris(client_id).await;
+        indieauth::verify_redirect_uri(client_id, redirect_uri, pkce_s256, &published)
     }
 
     fn now_unix(&self) -> i64 {

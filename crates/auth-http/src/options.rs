@@ -28,6 +28,8 @@ pub struct HttpOptions {
     pub frontend_dir: Option<PathBuf>,
     /// Fetch the `client_id` page for published redirect URIs (off by default).
     pub fetch_client_redirect_uris: bool,
+    /// Limits and trusted certificates of that fetch.
+    pub redirect_uri_fetch: indieauth_fetch::FetchOptions,
     /// Body limit of unauthenticated auth endpoints (HA: 64 KiB).
     pub auth_body_limit: usize,
     /// Body limit of other endpoints (HA: 16 MiB).
@@ -51,6 +53,7 @@ impl Default for HttpOptions {
             cors_allowed_origins: vec!["https://cast.home-assistant.io".to_owned()],
             frontend_dir: None,
             fetch_client_redirect_uris: false,
+            redirect_uri_fetch: indieauth_fetch::FetchOptions::default(),
             auth_body_limit: 64 * 1024,
             body_limit: 16 * 1024 * 1024,
             ha_version: "2026.11.0".to_owned(),

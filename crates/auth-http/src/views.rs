@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::body::{self, FormError, format_error, no_extra_keys, optional_str, required_str};
 use crate::error::{ApiError, json_response};
-use crate::indieauth::{RequestOrigin, verify_client_id, verify_redirect_uri};
+use crate::indieauth::{RequestOrigin, verify_client_id};
 use crate::net::ClientAddr;
 use crate::{AuthHttp, Authenticated, www_authenticate};
 
@@ -185,7 +185,7 @@ pub async fn login_flow_start(
         Err(error) => return error.into_response(),
     };
     let result = start_flow(&http, &client, &headers, data).await;
-    finish_response(&http, &client, &url, result)
+    finish_response(&http, &client, &url, result).await
 }
 
 struct StartRequest {
@@ -332,7 +332,7 @@ fn flow_failure(error: AuthError) -> ApiError {
 }
 
 /// Applies http-api.md §5.2's finishing rules and counts failures.
-fn finish_response(
+async fn finish_response(
     http: &AuthHttp,
     client: &ClientAddr,
     url: &str,
@@ -349,7 +349,7 @@ fn finish_response(
     };
     match &response.result {
         FlowResult::CreateEntry { data, .. } => {
-            match finish_login(http, client, &context, data, &client_id) {
+            match finish_login(http, client, &context, data, &client_id).await {
                 Ok(code) => {
                     http.bans().reset(client.ip);
                     json_response(StatusCode::OK, &flow_json(&response, Some(&code)))
@@ -375,7 +375,7 @@ fn finish_response(
     }
 }
 
-fn finish_login(
+async fn finish_login(
     http: &AuthHttp,
     client: &ClientAddr,
     context: &LoginContext,
@@ -391,7 +391,10 @@ fn finish_login(
     })?;
     let redirect_uri = context.redirect_uri.clone().unwrap_or_default();
     let pkce = context.code_challenge_method.as_deref() == Some("S256");
-    if !verify_redirect_uri(client_id, &redirect_uri, pkce, &[]) {
+    if !http
+        .redirect_uri_allowed(client_id, &redirect_uri, pkce)
+        .await
+    {
         return Err(ApiError::message(
             StatusCode::FORBIDDEN,
             "Invalid redirect URI",
@@ -463,7 +466,7 @@ pub async fn login_flow_step(
         }
     };
     let outcome = step_flow(&http, &client, &headers, &flow_id, client_id, map).await;
-    finish_response(&http, &client, &url, outcome)
+    finish_response(&http, &client, &url, outcome).await
 }
 
 async fn step_flow(
@@ -941,7 +944,10 @@ pub async fn onboarding_integration(
         return ApiError::message(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
             .into_response();
     }
-    if !verify_redirect_uri(&client_id, &redirect_uri, false, &[]) {
+    if !http
+        .redirect_uri_allowed(&client_id, &redirect_uri, false)
+        .await
+    {
         return ApiError::message(StatusCode::BAD_REQUEST, "invalid client id or redirect uri")
             .into_response();
     }

@@ -73,8 +73,14 @@ fn survive_file_size_limit() {
     }
 }
 
-fn http_options(settings: &HttpSettings, frontend_dir: Option<PathBuf>) -> HttpOptions {
-    HttpOptions {
+fn http_options(settings: &HttpSettings, frontend_dir: Option<PathBuf>) -> Result<HttpOptions> {
+    let mut redirect_uri_fetch = auth_http::indieauth_fetch::FetchOptions::default();
+    if let Some(file) = &settings.fetch_client_ca_file {
+        redirect_uri_fetch.extra_root_certificates =
+            auth_http::indieauth_fetch::load_pem_certificates(file)
+                .context("http.fetch_client_ca_file")?;
+    }
+    Ok(HttpOptions {
         ip_ban_enabled: settings.ip_ban_enabled,
         login_attempts_threshold: settings.login_attempts_threshold,
         use_x_forwarded_for: settings.use_x_forwarded_for,
@@ -82,8 +88,10 @@ fn http_options(settings: &HttpSettings, frontend_dir: Option<PathBuf>) -> HttpO
         use_x_frame_options: settings.use_x_frame_options,
         cors_allowed_origins: settings.cors_allowed_origins.clone(),
         frontend_dir: frontend_dir.or_else(|| settings.frontend_dir.clone()),
+        fetch_client_redirect_uris: settings.fetch_client_redirect_uris,
+        redirect_uri_fetch,
         ..HttpOptions::default()
-    }
+    })
 }
 
 /// Creates `./data` with the demo configuration when it does not exist yet.
@@ -125,7 +133,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let manager = host.manager().clone();
     let http = AuthHttp::new(
         manager.clone(),
-        http_options(&settings, args.frontend_dir),
+        http_options(&settings, args.frontend_dir)?,
         Some(dir.clone()),
     )
     .await?;

@@ -19,6 +19,8 @@ fn defaults() {
         use_x_frame_options: true,
         cors_allowed_origins: vec!["https://cast.home-assistant.io".into()],
         frontend_dir: None,
+        fetch_client_redirect_uris: false,
+        fetch_client_ca_file: None,
     };
     assert_eq!(HttpSettings::default(), expected);
     assert_eq!(parse("http:\n").unwrap().http, expected);
@@ -41,6 +43,7 @@ fn every_key() {
   use_x_frame_options: 'false'
   cors_allowed_origins: https://example.org
   frontend_dir: www/frontend
+  fetch_client_redirect_uris: yes
   ssl_certificate: /ssl/fullchain.pem
   some_future_key: whatever
 ",
@@ -62,6 +65,8 @@ fn every_key() {
             use_x_frame_options: false,
             cors_allowed_origins: vec!["https://example.org".into()],
             frontend_dir: Some(Path::new("./www/frontend").to_owned()),
+            fetch_client_redirect_uris: true,
+            fetch_client_ca_file: None,
         }
     );
     let http_warnings: Vec<&String> = config
@@ -72,7 +77,7 @@ fn every_key() {
     assert_eq!(
         http_warnings,
         [
-            "configuration.yaml:14:3: http.ssl_certificate: hass-auth does not terminate TLS; this key is ignored (put a TLS reverse proxy in front)"
+            "configuration.yaml:15:3: http.ssl_certificate: hass-auth does not terminate TLS; this key is ignored (put a TLS reverse proxy in front)"
         ]
     );
 }
@@ -145,6 +150,18 @@ fn validation() {
             "configuration.yaml:2:17: http.frontend_dir: expected a directory path, found a list",
         ),
         (
+            "http:\n  fetch_client_redirect_uris: sometimes\n",
+            "configuration.yaml:2:31: http.fetch_client_redirect_uris: expected a boolean (true or false), found a string",
+        ),
+        (
+            "http:\n  fetch_client_ca_file: [a]\n",
+            "configuration.yaml:2:25: http.fetch_client_ca_file: expected a PEM file path, found a list",
+        ),
+        (
+            "http:\n  fetch_client_ca_file: no-such-ca.pem\n",
+            "configuration.yaml:2:25: http.fetch_client_ca_file: ./no-such-ca.pem: No such file or directory (os error 2)",
+        ),
+        (
             "http:\n  server_port: 1\n  server_port: 2\n",
             "configuration.yaml:3:3: http.server_port: duplicate key 'server_port' (first defined at line 2)",
         ),
@@ -170,4 +187,42 @@ fn forwarding_off_with_proxies_is_accepted_as_in_home_assistant() {
         config.http.trusted_proxies,
         ["127.0.0.1/32".parse::<IpNet>().unwrap()]
     );
+}
+
+#[test]
+fn fetch_client_ca_file_is_read_from_the_config_dir() {
+    let ca = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../indieauth-fetch/tests/certs/ca.pem"),
+    )
+    .unwrap();
+    let dir = crate::support::config_dir(&[
+        (
+            "configuration.yaml",
+            "http:\n  fetch_client_redirect_uris: true\n  fetch_client_ca_file: certs/home-ca.pem\n",
+        ),
+        ("certs/home-ca.pem", &ca),
+        ("certs/not-a-cert.pem", "hello\n"),
+    ]);
+    let config = crate::support::loader()
+        .load(&dir.path().join("configuration.yaml"))
+        .unwrap();
+    assert!(config.http.fetch_client_redirect_uris);
+    assert_eq!(
+        config.http.fetch_client_ca_file,
+        Some(dir.path().join("certs/home-ca.pem"))
+    );
+    std::fs::write(
+        dir.path().join("configuration.yaml"),
+        "http:\n  fetch_client_ca_file: certs/not-a-cert.pem\n",
+    )
+    .unwrap();
+    let message = crate::support::loader()
+        .load(&dir.path().join("configuration.yaml"))
+        .unwrap_err()
+        .to_string();
+    let expected = format!(
+        "configuration.yaml:2:25: http.fetch_client_ca_file: {}: no PEM certificate in the file",
+        dir.path().join("certs/not-a-cert.pem").display()
+    );
+    assert!(message.ends_with(&expected), "{message}");
 }

@@ -9,5 +9,6 @@ mod corrupt;
 mod crash;
 mod disk_full;
 mod frontend;
+mod indieauth;
 mod serve;
 mod soak;
