@@ -1,5 +1,6 @@
 //! Hot paths: access-token validation and refresh-token lookup by value, with 1k / 10k / 100k
-//! stored tokens. Both are indexed, so the figures should stay flat as the store grows.
+//! stored tokens, and issuing plus redeeming an authorization code with an empty and a nearly
+//! full code table. All are indexed, so the figures should stay flat as the store grows.
 
 use std::sync::Arc;
 
@@ -78,6 +79,39 @@ fn bench(c: &mut Criterion) {
         });
     }
     lookup.finish();
+
+    let mut codes = c.benchmark_group("auth_code_issue_and_redeem");
+    let now = time::OffsetDateTime::from_unix_timestamp(1_000_000).expect("valid time");
+    let code = || auth_core::codes::AuthCode {
+        client_id: "http://bench/".into(),
+        created_at: now,
+        credentials: auth_core::Credentials {
+            id: "c".into(),
+            auth_provider_type: "homeassistant".into(),
+            auth_provider_id: None,
+            data: Default::default(),
+            is_new: false,
+        },
+        code_challenge: None,
+        code_challenge_method: None,
+    };
+    let max = auth_core::codes::DEFAULT_MAX_CODES;
+    for held in [0, max - 1] {
+        let table = auth_core::codes::AuthCodes::new(max);
+        for i in 0..held {
+            table.insert(format!("held{i}"), code(), now);
+        }
+        let mut i = 0u64;
+        codes.bench_function(BenchmarkId::from_parameter(held), |b| {
+            b.iter(|| {
+                i += 1;
+                let value = format!("v{i}");
+                table.insert(value.clone(), code(), now);
+                assert!(table.take("http://bench/", &value, now).is_some());
+            })
+        });
+    }
+    codes.finish();
 }
 
 criterion_group!(benches, bench);
