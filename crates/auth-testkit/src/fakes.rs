@@ -1,15 +1,18 @@
-//! Small stand-ins for plugins, for tests of code that needs *a* provider but must not depend on a
-//! provider crate (plugins never depend on each other).
+//! Small stand-ins for plugins, for tests of code that needs *a* provider or *an* MFA module but
+//! must not depend on a plugin crate (plugins never depend on each other).
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use auth_core::flow_engine::FlowResult;
+use auth_core::flow_engine::{Field, Flow, FlowResult, Schema};
 use auth_core::provider::{
     ProviderLoginFlow, base_error, credentials_by_exact_username, username_password_schema,
 };
-use auth_core::{AuthAccess, AuthProvider, Credentials, LoginContext, ProviderError, UserMeta};
+use auth_core::{
+    AuthAccess, AuthProvider, Credentials, LoginContext, MfaError, MfaModule, ProviderError,
+    UserMeta,
+};
 use serde_json::{Map, Value, json};
 
 /// A username/password provider whose users live in a map; MFA-capable; users it creates are
@@ -113,6 +116,78 @@ impl AuthProvider for PasswordProvider {
             group: None,
             local_only: None,
         })
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// An MFA module asking for a fixed PIN. Users enrol through `setup_user` (no setup flow), or
+/// everyone counts as enrolled after [`PinModule::everyone_enrolled`].
+#[derive(Debug)]
+pub struct PinModule {
+    id: String,
+    name: String,
+    pin: String,
+    everyone: bool,
+    enrolled: Mutex<Vec<String>>,
+}
+
+impl PinModule {
+    /// A module of type `pin` with `id` and `name` accepting `pin`; nobody is enrolled.
+    pub fn new(id: &str, name: &str, pin: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            pin: pin.to_owned(),
+            everyone: false,
+            enrolled: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every user counts as enrolled.
+    pub fn everyone_enrolled(mut self) -> Self {
+        self.everyone = true;
+        self
+    }
+
+    fn enrolled(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.enrolled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl MfaModule for PinModule {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn module_type(&self) -> &str {
+        "pin"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn input_schema(&self) -> Schema {
+        Schema::new(vec![Field::string("pin").required()])
+    }
+    async fn setup_flow(&self, _: &str, _: Option<&str>) -> Result<Box<dyn Flow>, MfaError> {
+        Err(MfaError::Failed(
+            "the fake PIN module has no setup flow".into(),
+        ))
+    }
+    async fn setup_user(&self, user_id: &str, _: &Map<String, Value>) -> Result<Value, MfaError> {
+        self.enrolled().push(user_id.to_owned());
+        Ok(Value::Null)
+    }
+    async fn depose_user(&self, user_id: &str) -> Result<(), MfaError> {
+        self.enrolled().retain(|u| u != user_id);
+        Ok(())
+    }
+    async fn is_user_setup(&self, user_id: &str) -> Result<bool, MfaError> {
+        Ok(self.everyone || self.enrolled().iter().any(|u| u == user_id))
+    }
+    async fn validate(&self, _: &str, input: &Map<String, Value>) -> Result<bool, MfaError> {
+        Ok(input.get("pin").and_then(Value::as_str) == Some(self.pin.as_str()))
     }
     fn as_any(&self) -> &dyn Any {
         self

@@ -1,78 +1,15 @@
 //! The login flow state machine: provider step, module selection, MFA step, limits.
 
-use std::any::Any;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use auth_core::flow_engine::{Field, Flow, FlowError, Schema};
-use auth_core::{AuthManager, LoginContext, MfaError, MfaModule};
+use auth_core::flow_engine::FlowError;
+use auth_core::{AuthManager, LoginContext};
 use serde_json::{Map, Value, json};
 use time::Duration;
 
+use auth_testkit::fakes::PinModule;
+
 use crate::support::{NOW, test_provider};
-
-/// A module accepting a fixed PIN for enrolled users.
-struct PinModule {
-    id: &'static str,
-    name: &'static str,
-    pin: &'static str,
-    enrolled: parking_lot::Mutex<Vec<String>>,
-}
-
-impl PinModule {
-    fn new(id: &'static str, name: &'static str, pin: &'static str) -> Arc<Self> {
-        Arc::new(Self {
-            id,
-            name,
-            pin,
-            enrolled: Default::default(),
-        })
-    }
-}
-
-#[async_trait]
-impl MfaModule for PinModule {
-    fn id(&self) -> &str {
-        self.id
-    }
-    fn module_type(&self) -> &str {
-        "pin"
-    }
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn input_schema(&self) -> Schema {
-        Schema::new(vec![Field::string("pin").required()])
-    }
-    async fn setup_flow(
-        &self,
-        _user_id: &str,
-        _name: Option<&str>,
-    ) -> Result<Box<dyn Flow>, MfaError> {
-        Err(MfaError::Failed("not used".into()))
-    }
-    async fn setup_user(
-        &self,
-        user_id: &str,
-        _data: &Map<String, Value>,
-    ) -> Result<Value, MfaError> {
-        self.enrolled.lock().push(user_id.to_owned());
-        Ok(Value::Null)
-    }
-    async fn depose_user(&self, user_id: &str) -> Result<(), MfaError> {
-        self.enrolled.lock().retain(|u| u != user_id);
-        Ok(())
-    }
-    async fn is_user_setup(&self, user_id: &str) -> Result<bool, MfaError> {
-        Ok(self.enrolled.lock().iter().any(|u| u == user_id))
-    }
-    async fn validate(&self, _user_id: &str, input: &Map<String, Value>) -> Result<bool, MfaError> {
-        Ok(input.get("pin").and_then(Value::as_str) == Some(self.pin))
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
 
 async fn setup(
     modules: &[Arc<PinModule>],
@@ -168,7 +105,7 @@ async fn without_mfa_the_flow_finishes_after_the_password() {
 
 #[tokio::test]
 async fn single_module_goes_straight_to_the_mfa_step() {
-    let pin = PinModule::new("pin", "PIN", "1234");
+    let pin = Arc::new(PinModule::new("pin", "PIN", "1234"));
     let (_c, _k, manager, user) = setup(std::slice::from_ref(&pin)).await;
     manager
         .enable_user_mfa(&user, "pin", &Map::new())
@@ -207,8 +144,8 @@ fn manager_data(response: &Value) -> Value {
 
 #[tokio::test]
 async fn two_modules_offer_a_choice() {
-    let a = PinModule::new("pin_a", "PIN A", "1111");
-    let b = PinModule::new("pin_b", "PIN B", "2222");
+    let a = Arc::new(PinModule::new("pin_a", "PIN A", "1111"));
+    let b = Arc::new(PinModule::new("pin_b", "PIN B", "2222"));
     let (_c, _k, manager, user) = setup(&[a, b]).await;
     manager
         .enable_user_mfa(&user, "pin_a", &Map::new())
@@ -247,7 +184,7 @@ async fn two_modules_offer_a_choice() {
 
 #[tokio::test]
 async fn retries_are_limited() {
-    let pin = PinModule::new("pin", "PIN", "1234");
+    let pin = Arc::new(PinModule::new("pin", "PIN", "1234"));
     let (_c, _k, manager, user) = setup(&[pin]).await;
     manager
         .enable_user_mfa(&user, "pin", &Map::new())
@@ -280,7 +217,7 @@ async fn retries_are_limited() {
 
 #[tokio::test]
 async fn the_session_expires_five_minutes_after_the_flow_started() {
-    let pin = PinModule::new("pin", "PIN", "1234");
+    let pin = Arc::new(PinModule::new("pin", "PIN", "1234"));
     let (_c, clock, manager, user) = setup(&[pin]).await;
     manager
         .enable_user_mfa(&user, "pin", &Map::new())

@@ -1,50 +1,16 @@
 //! The provider never asks for MFA, even for users enrolled in a module.
 
-use std::any::Any;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use auth_core::flow_engine::{Field, Flow, Schema};
-use auth_core::{AuthManager, MfaError, MfaModule};
-use serde_json::{Map, Value, json};
+use auth_core::AuthManager;
+use auth_testkit::fakes::PinModule;
+use serde_json::{Map, json};
 
 use crate::common::{env, from};
 
 /// A module where every user is enrolled and the PIN is `1234`.
-struct FixedPin;
-
-#[async_trait]
-impl MfaModule for FixedPin {
-    fn id(&self) -> &str {
-        "pin"
-    }
-    fn module_type(&self) -> &str {
-        "pin"
-    }
-    fn name(&self) -> &str {
-        "PIN"
-    }
-    fn input_schema(&self) -> Schema {
-        Schema::new(vec![Field::string("pin").required()])
-    }
-    async fn setup_flow(&self, _: &str, _: Option<&str>) -> Result<Box<dyn Flow>, MfaError> {
-        Err(MfaError::Failed("not in this test".into()))
-    }
-    async fn setup_user(&self, _: &str, _: &Map<String, Value>) -> Result<Value, MfaError> {
-        Ok(Value::Null)
-    }
-    async fn depose_user(&self, _: &str) -> Result<(), MfaError> {
-        Ok(())
-    }
-    async fn is_user_setup(&self, _: &str) -> Result<bool, MfaError> {
-        Ok(true)
-    }
-    async fn validate(&self, _: &str, input: &Map<String, Value>) -> Result<bool, MfaError> {
-        Ok(input.get("pin") == Some(&json!("1234")))
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
+fn fixed_pin() -> Arc<PinModule> {
+    Arc::new(PinModule::new("pin", "PIN", "1234").everyone_enrolled())
 }
 
 #[tokio::test]
@@ -56,7 +22,7 @@ async fn enrolled_users_sign_in_without_a_second_factor() {
         .expect("provider");
     let manager = AuthManager::builder(env.config.storage())
         .provider(provider)
-        .mfa_module(Arc::new(FixedPin))
+        .mfa_module(fixed_pin())
         .build()
         .await
         .expect("manager");
