@@ -256,6 +256,10 @@ async fn redirects_to_other_schemes_and_redirect_loops_give_nothing() {
             ("/file", redirect("file:///etc/passwd")),
             ("/loop", redirect("/loop")),
             (
+                "/metadata",
+                redirect("http://169.254.169.254/latest/meta-data/"),
+            ),
+            (
                 "/nowhere",
                 Reply::Raw(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n".to_vec()),
             ),
@@ -263,7 +267,7 @@ async fn redirects_to_other_schemes_and_redirect_loops_give_nothing() {
         None,
     )
     .await;
-    for path in ["/js", "/file", "/loop", "/nowhere"] {
+    for path in ["/js", "/file", "/loop", "/nowhere", "/metadata"] {
         let uris = fetcher()
             .published_redirect_uris(&format!("http://127.0.0.1:{}{path}", server.port))
             .await;
@@ -522,4 +526,34 @@ fn certificate_files_are_checked() {
         1
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn unspecified_addresses_are_never_connected_to() {
+    // 0.0.0.0 reaches this host on Linux; a redirect there must not sneak past the client-id rules.
+    let mut server = TestServer::start_with(
+        |port| {
+            vec![
+                ("/start", redirect(&format!("http://0.0.0.0:{port}/page"))),
+                ("/page", ok("text/html", "<link rel=redirect_uri href=/cb>")),
+            ]
+        },
+        None,
+    )
+    .await;
+    let uris = fetcher()
+        .published_redirect_uris(&format!("http://127.0.0.1:{}/start", server.port))
+        .await;
+    assert!(uris.is_empty(), "{uris:?}");
+    let seen = server.seen();
+    assert_eq!(
+        seen.len(),
+        1,
+        "only the first request reached the server: {seen:?}"
+    );
+    let direct = fetcher()
+        .published_redirect_uris(&format!("http://0.0.0.0:{}/page", server.port))
+        .await;
+    assert!(direct.is_empty());
+    assert!(server.seen().is_empty());
 }
