@@ -14,6 +14,7 @@
 //! username taken), 2 usage error, 3 the configuration or storage could not be used.
 
 mod admin;
+mod listen;
 mod serve;
 
 use std::path::PathBuf;

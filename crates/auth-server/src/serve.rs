@@ -32,6 +32,34 @@ pub struct ServeArgs {
     /// Authorization codes can be redeemed for this many seconds (default 600, as Home Assistant).
     #[arg(long, value_name = "SECONDS")]
     auth_code_lifetime: Option<u64>,
+    /// Connection limits.
+    #[command(flatten)]
+    connections: ConnectionArgs,
+}
+
+/// Limits of the HTTP listener.
+#[derive(Debug, clap::Args)]
+struct ConnectionArgs {
+    /// Connections served at once (default 1000); more clients wait until one closes. Keep it
+    /// below the open-file limit (`ulimit -n`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+    /// Seconds a client has to send a request's headers, and a keep-alive connection may stay
+    /// idle (default 30).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: Option<u64>,
+}
+
+/// The listener's limits with the command line's overrides.
+fn connection_limits(args: &ConnectionArgs) -> crate::listen::ConnectionLimits {
+    let mut limits = crate::listen::ConnectionLimits::default();
+    if let Some(max) = args.max_connections {
+        limits.max_connections = max as usize;
+    }
+    if let Some(seconds) = args.header_timeout {
+        limits.header_timeout = Duration::from_secs(seconds);
+    }
+    limits
 }
 
 /// The manager's table limits with the command line's overrides.
@@ -108,6 +136,8 @@ fn prepare_demo(dir: &Path) -> Result<bool> {
 
 pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     survive_file_size_limit();
+    // Before anything is announced: a SIGTERM right after "listening" must be a clean stop.
+    let shutdown = ShutdownSignal::install().context("cannot install signal handlers")?;
     let demo = args.config_dir.is_none();
     let dir = args
         .config_dir
@@ -173,32 +203,26 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
+    let connection_limits = connection_limits(&args.connections);
     for listener in listeners {
         let local = listener.local_addr()?;
-        println!("hass-auth listening on http://{local}");
         let app = app
             .clone()
             .layer(axum::Extension(auth_http::LocalAddr(local)));
-        let mut stop = stop_rx.clone();
-        servers.push(tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-        }));
+        servers.push(tokio::spawn(crate::listen::serve(
+            listener,
+            app,
+            connection_limits,
+            stop_rx.clone(),
+        )));
+        println!("hass-auth listening on http://{local}");
     }
-    shutdown_signal().await;
+    shutdown.wait().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     for server in servers {
-        match server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "server error"),
-            Err(error) => tracing::error!(%error, "server task failed"),
+        if let Err(error) = server.await {
+            tracing::error!(%error, "server task failed");
         }
     }
     expiry.abort();
@@ -210,23 +234,35 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM or Ctrl-C, with the handlers installed when created.
+struct ShutdownSignal {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod browser;
 mod cli;
+mod connections;
 mod corrupt;
 mod crash;
 mod disk_full;

@@ -65,6 +65,14 @@ impl ServerProcess {
             .await
             .expect("exits")
             .expect("wait");
+        if !status.success() {
+            use std::os::unix::process::ExitStatusExt;
+            eprintln!(
+                "server {pid} ended with {status:?} (signal {:?}); its stderr:\n{}",
+                status.signal(),
+                self.stderr()
+            );
+        }
         status.code().unwrap_or(-1)
     }
 
