@@ -2,6 +2,7 @@
 //! token-endpoint forms (url-encoded or multipart, repeated keys refused).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart};
@@ -10,10 +11,12 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
-/// Reads the whole body, refusing more than `limit` bytes with HA's 413 message.
+/// Reads the whole body, refusing more than `limit` bytes with HA's 413 message, and a body that
+/// has not arrived within `timeout` with 408 (a client must not hold a connection by trickling).
 pub async fn read_limited(
     request: Request<Body>,
     limit: usize,
+    timeout: Duration,
 ) -> Result<(axum::http::request::Parts, Vec<u8>), ApiError> {
     let (parts, body) = request.into_parts();
     let declared = parts
@@ -24,10 +27,35 @@ pub async fn read_limited(
     if let Some(declared) = declared.filter(|d| *d > limit as u64) {
         return Err(too_large(limit, declared));
     }
-    match axum::body::to_bytes(body, limit).await {
+    let Ok(read) = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await else {
+        return Err(ApiError::Text(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "408: Request Timeout\n\nThe request body did not arrive within {} seconds",
+                timeout.as_secs()
+            ),
+        ));
+    };
+    match read {
         Ok(bytes) => Ok((parts, bytes.to_vec())),
-        Err(_) => Err(too_large(limit, limit as u64 + 1)),
+        Err(error) if is_length_limit(&error) => Err(too_large(limit, limit as u64 + 1)),
+        Err(_) => Err(ApiError::Text(
+            StatusCode::BAD_REQUEST,
+            "400: Bad Request\n\nThe request body could not be read".into(),
+        )),
     }
+}
+
+/// Whether reading a body failed because it was longer than allowed.
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
 }
 
 fn too_large(limit: usize, actual: u64) -> ApiError {
@@ -99,6 +127,7 @@ pub enum FormError {
 pub async fn token_form(
     request: Request<Body>,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Result<HashMap<String, String>, FormError>, ApiError> {
     let content_type = request
         .headers()
@@ -107,7 +136,7 @@ pub async fn token_form(
         .unwrap_or_default()
         .to_ascii_lowercase();
     if content_type.starts_with("multipart/form-data") {
-        let (parts, bytes) = read_limited(request, limit).await?;
+        let (parts, bytes) = read_limited(request, limit, timeout).await?;
         let request = Request::from_parts(parts, Body::from(bytes));
         let Ok(mut multipart) = Multipart::from_request(request, &()).await else {
             return Ok(Err(FormError::Invalid));
@@ -134,7 +163,7 @@ pub async fn token_form(
             }
         }
     }
-    let (_parts, bytes) = read_limited(request, limit).await?;
+    let (_parts, bytes) = read_limited(request, limit, timeout).await?;
     if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Ok(Ok(HashMap::new()));
     }

@@ -34,6 +34,8 @@ pub struct HttpOptions {
     pub auth_body_limit: usize,
     /// Body limit of other endpoints (HA: 16 MiB).
     pub body_limit: usize,
+    /// Time a request body has to arrive once its handler reads it (408 after).
+    pub body_timeout: Duration,
     /// The version reported in websocket `auth_required`/`auth_ok`.
     pub ha_version: String,
     /// Limits of the websocket endpoint.
@@ -56,6 +58,7 @@ impl Default for HttpOptions {
             redirect_uri_fetch: indieauth_fetch::FetchOptions::default(),
             auth_body_limit: 64 * 1024,
             body_limit: 16 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
             ha_version: "2026.11.0".to_owned(),
             websocket: crate::websocket::WebsocketOptions::default(),
         }

@@ -176,7 +176,13 @@ pub async fn login_flow_start(
 ) -> Response {
     let headers = request.headers().clone();
     let url = request.uri().to_string();
-    let (_, bytes) = match body::read_limited(request, http.options().auth_body_limit).await {
+    let (_, bytes) = match body::read_limited(
+        request,
+        http.options().auth_body_limit,
+        http.options().body_timeout,
+    )
+    .await
+    {
         Ok(read) => read,
         Err(error) => return error.into_response(),
     };
@@ -438,7 +444,13 @@ pub async fn login_flow_step(
 ) -> Response {
     let headers = request.headers().clone();
     let url = request.uri().to_string();
-    let (_, bytes) = match body::read_limited(request, http.options().auth_body_limit).await {
+    let (_, bytes) = match body::read_limited(
+        request,
+        http.options().auth_body_limit,
+        http.options().body_timeout,
+    )
+    .await
+    {
         Ok(read) => read,
         Err(error) => return error.into_response(),
     };
@@ -531,7 +543,13 @@ pub async fn token(
 ) -> Response {
     let headers = request.headers().clone();
     let url = request.uri().to_string();
-    let form = match body::token_form(request, http.options().auth_body_limit).await {
+    let form = match body::token_form(
+        request,
+        http.options().auth_body_limit,
+        http.options().body_timeout,
+    )
+    .await
+    {
         Ok(form) => form,
         Err(error) => return error.into_response(),
     };
@@ -748,7 +766,13 @@ async fn revoke_token(http: &AuthHttp, token: Option<&String>) -> Result<(), Api
 }
 
 pub async fn revoke(State(http): State<AuthHttp>, request: Request<Body>) -> Response {
-    match body::token_form(request, http.options().auth_body_limit).await {
+    match body::token_form(
+        request,
+        http.options().auth_body_limit,
+        http.options().body_timeout,
+    )
+    .await
+    {
         Ok(Ok(form)) => {
             if let Err(error) = revoke_token(&http, form.get("token")).await {
                 return error.into_response();
@@ -771,7 +795,13 @@ pub async fn link_user(
     let Some(caller) = require_auth(&auth) else {
         return unauthorized(&headers);
     };
-    let (_, bytes) = match body::read_limited(request, http.options().body_limit).await {
+    let (_, bytes) = match body::read_limited(
+        request,
+        http.options().body_limit,
+        http.options().body_timeout,
+    )
+    .await
+    {
         Ok(read) => read,
         Err(error) => return error.into_response(),
     };
@@ -812,7 +842,13 @@ pub async fn onboarding_status(State(http): State<AuthHttp>) -> Response {
 }
 
 pub async fn onboarding_users(State(http): State<AuthHttp>, request: Request<Body>) -> Response {
-    let (_, bytes) = match body::read_limited(request, http.options().auth_body_limit).await {
+    let (_, bytes) = match body::read_limited(
+        request,
+        http.options().auth_body_limit,
+        http.options().body_timeout,
+    )
+    .await
+    {
         Ok(read) => read,
         Err(error) => return error.into_response(),
     };
@@ -921,7 +957,13 @@ pub async fn onboarding_integration(
     let Some(caller) = require_auth(&auth) else {
         return unauthorized(&headers);
     };
-    let (_, bytes) = match body::read_limited(request, http.options().auth_body_limit).await {
+    let (_, bytes) = match body::read_limited(
+        request,
+        http.options().auth_body_limit,
+        http.options().body_timeout,
+    )
+    .await
+    {
         Ok(read) => read,
         Err(error) => return error.into_response(),
     };
