@@ -709,10 +709,11 @@ impl AuthManager {
             Some(false) => self.deactivate_user(user_id).await,
             None => Ok(()),
         };
+        // As Home Assistant: a refused (de)activation fails the call before the event.
+        result?;
         self.emit(AuthEvent::UserUpdated {
             user_id: user_id.to_owned(),
         });
-        result?;
         self.user(user_id).ok_or(AuthError::UserNotFound)
     }
 

@@ -189,25 +189,43 @@ impl AuthData {
                 out.groups.insert(id.to_owned(), Group::system(id));
                 continue;
             }
-            match obj.get("policy") {
-                Some(policy @ Value::Object(_)) => {
-                    let name = opt_str(obj, "name")
-                        .map_err(|k| bad(format!("data.groups[{i}].{k} is not a string")))?;
-                    let policy = Policy::from_value(policy.clone()).unwrap_or_default();
-                    out.groups.insert(
-                        id.to_owned(),
-                        Group {
-                            id: id.to_owned(),
-                            name,
-                            policy,
-                            system_generated: false,
-                        },
-                    );
+            let policy = match obj.get("policy") {
+                None | Some(Value::Null) => {
+                    policyless_group = Some(id.to_owned());
+                    continue;
                 }
-                _ => policyless_group = Some(id.to_owned()),
-            }
+                Some(policy @ Value::Object(_)) => {
+                    Policy::from_value(policy.clone()).unwrap_or_default()
+                }
+                Some(other) => {
+                    // HA keeps such a group unvalidated; we keep it granting nothing.
+                    tracing::warn!(
+                        location,
+                        group = id,
+                        policy = %other,
+                        "group policy is not an object; the group grants nothing"
+                    );
+                    Policy::default()
+                }
+            };
+            let name = opt_str(obj, "name")
+                .map_err(|k| bad(format!("data.groups[{i}].{k} is not a string")))?;
+            out.groups.insert(
+                id.to_owned(),
+                Group {
+                    id: id.to_owned(),
+                    name,
+                    policy,
+                    system_generated: false,
+                },
+            );
         }
         let migrate_all_to_admin = out.groups.is_empty() && policyless_group.is_none();
+        if !out.groups.is_empty() && policyless_group.is_some() {
+            // Only pre-policy data (that one group and nothing else) maps it to admin; next to
+            // other groups its members keep what those give (the reference is dropped below).
+            policyless_group = None;
+        }
         for id in [
             crate::models::GROUP_ID_ADMIN,
             crate::models::GROUP_ID_READ_ONLY,
@@ -575,7 +593,10 @@ impl AuthStore {
             Some(doc) => {
                 check_version(self.storage.as_ref(), &doc, STORAGE_VERSION)?;
                 let data = AuthData::from_json(&self.storage.location(STORAGE_KEY), &doc.data)?;
-                if doc.minor_version != STORAGE_MINOR_VERSION {
+                // Soft migrations (added system groups, remapped or dropped references, skipped
+                // tokens, defaults filled in) and another minor version are saved by the
+                // scheduled save below, as Home Assistant does, even if nothing else changes.
+                if doc.minor_version != STORAGE_MINOR_VERSION || data.to_json() != doc.data {
                     self.bump();
                 }
                 data

@@ -370,3 +370,106 @@ async fn failed_writes_undo_removals_and_updates() {
     manager.remove_refresh_token(&token.id).await.unwrap();
     assert!(manager.refresh_token_by_value(&token.token).is_none());
 }
+
+fn user_json(id: &str, groups: &[&str]) -> serde_json::Value {
+    json!({"id": id, "group_ids": groups, "is_owner": false, "is_active": true,
+           "name": id, "system_generated": false, "local_only": false})
+}
+
+/// A manager over a `.storage/auth` holding `groups` and `users`.
+async fn load_auth(
+    groups: serde_json::Value,
+    users: serde_json::Value,
+) -> (TempConfig, AuthManager) {
+    let config = TempConfig::empty();
+    std::fs::create_dir_all(config.storage_dir()).unwrap();
+    let doc = json!({"version": 1, "minor_version": 1, "key": "auth", "data": {
+        "users": users, "groups": groups, "credentials": [], "refresh_tokens": []}});
+    std::fs::write(config.storage_dir().join("auth"), doc.to_string()).unwrap();
+    let manager = manager_in(&config, &auth_testkit::clock_at(NOW)).await;
+    (config, manager)
+}
+
+#[tokio::test]
+async fn a_lone_policyless_group_is_the_old_admin_group() {
+    let (_config, manager) = load_auth(
+        json!([{"id": "oldadmins", "name": "Admins"}]),
+        json!([user_json("a1", &["oldadmins"]), user_json("b2", &[])]),
+    )
+    .await;
+    assert_eq!(manager.user("a1").unwrap().group_ids, ["system-admin"]);
+    assert!(
+        manager.user("b2").unwrap().group_ids.is_empty(),
+        "not pre-groups data: only members of that group are admins"
+    );
+}
+
+#[tokio::test]
+async fn a_policyless_group_next_to_other_groups_grants_nothing() {
+    let custom =
+        json!({"id": "family", "name": "Family", "policy": {"entities": {"all": {"read": true}}}});
+    for policyless in [
+        json!({"id": "stale", "name": "Stale"}),
+        json!({"id": "stale", "name": "Stale", "policy": null}),
+    ] {
+        let (_config, manager) = load_auth(
+            json!([custom.clone(), policyless]),
+            json!([user_json("a1", &["stale", "family"])]),
+        )
+        .await;
+        assert_eq!(
+            manager.user("a1").unwrap().group_ids,
+            ["family"],
+            "the stale group is forgotten, never turned into system-admin"
+        );
+        assert!(!manager.user("a1").unwrap().is_admin());
+    }
+    // System groups kept from the file count as kept groups too.
+    let (_config, manager) = load_auth(
+        json!([{"id": "system-users", "name": "Users"}, {"id": "stale", "name": "Stale"}]),
+        json!([user_json("a1", &["stale"])]),
+    )
+    .await;
+    assert!(manager.user("a1").unwrap().group_ids.is_empty());
+}
+
+#[tokio::test]
+async fn a_group_whose_policy_is_not_an_object_is_kept_and_grants_nothing() {
+    let (_config, manager) = load_auth(
+        json!([{"id": "odd", "name": "Odd", "policy": true}]),
+        json!([user_json("a1", &["odd"])]),
+    )
+    .await;
+    let user = manager.user("a1").unwrap();
+    assert_eq!(user.group_ids, ["odd"]);
+    assert!(!user.is_admin());
+}
+
+#[tokio::test]
+async fn soft_migrations_are_saved_even_if_nothing_else_changes() {
+    // Pre-groups data: everyone becomes admin and the system groups are added.
+    let (config, manager) = load_auth(json!([]), json!([user_json("a1", &[])])).await;
+    assert!(
+        manager.store().is_dirty(),
+        "the migration still needs a save"
+    );
+    manager.flush().await.unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config.storage_dir().join("auth")).unwrap())
+            .unwrap();
+    assert_eq!(
+        saved["data"]["users"][0]["group_ids"],
+        json!(["system-admin"])
+    );
+    assert_eq!(saved["data"]["groups"].as_array().unwrap().len(), 3);
+    // Home Assistant's own file needs no migration: it is not rewritten.
+    let config = TempConfig::from_fixture("ha-2026.2.3");
+    let before = std::fs::read(config.storage_dir().join("auth")).unwrap();
+    let manager = manager_in(&config, &auth_testkit::clock_at(NOW)).await;
+    assert!(!manager.store().is_dirty());
+    manager.flush().await.unwrap();
+    assert_eq!(
+        std::fs::read(config.storage_dir().join("auth")).unwrap(),
+        before
+    );
+}
