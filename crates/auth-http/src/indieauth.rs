@@ -23,28 +23,58 @@ fn parse(client_id: &str) -> Option<Url> {
     Some(url)
 }
 
+/// Rules 1–5 of §8.1 (what Home Assistant's client-id parser accepts): http(s), no `.`/`..`
+/// path segment, no fragment, no user info, a host.
+fn parse_client_id(client_id: &str) -> Option<Url> {
+    let url = parse(client_id)?;
+    // Path segments "." and ".." are normalised away by the URL parser; look at the raw text.
+    if raw_path(client_id)
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return None;
+    }
+    if url.fragment().is_some_and(|f| !f.is_empty())
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return None;
+    }
+    url.host()?;
+    Some(url)
+}
+
 /// Whether `client_id` is a valid IndieAuth client id for a request with `origin`.
 pub fn verify_client_id(client_id: &str, origin: Option<&RequestOrigin>) -> bool {
-    let Some(url) = parse(client_id) else {
+    let Some(url) = parse_client_id(client_id) else {
         return false;
     };
-    // Path segments "." and ".." are normalised away by the URL parser; look at the raw text.
-    let raw_path = raw_path(client_id);
-    if raw_path
-        .split('/')
-        .any(|segment| segment == "." || segment == ".." || segment.eq_ignore_ascii_case("%2e"))
-    {
-        return false;
-    }
-    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return false;
-    }
     match url.host() {
         None => false,
         Some(Host::Domain(_)) => true,
         Some(Host::Ipv4(v4)) => ip_allowed(IpAddr::V4(v4), &url, origin),
         Some(Host::Ipv6(v6)) => ip_allowed(IpAddr::V6(v6), &url, origin),
     }
+}
+
+/// The scheme and the network location of a URL as written (both lowercased), the way Python's
+/// `urlparse` splits them: no `//` after the scheme means an empty location.
+fn scheme_and_netloc(text: &str) -> (String, String) {
+    let valid_scheme = |s: &str| {
+        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    };
+    let (scheme, rest) = match text.split_once(':') {
+        Some((scheme, rest)) if valid_scheme(scheme) => (scheme.to_ascii_lowercase(), rest),
+        _ => (String::new(), text),
+    };
+    let netloc = rest
+        .strip_prefix("//")
+        .and_then(|r| r.split(['/', '?', '#']).next())
+        .unwrap_or_default()
+        .to_lowercase();
+    (scheme, netloc)
 }
 
 fn raw_path(text: &str) -> &str {
@@ -77,26 +107,18 @@ fn ip_allowed(ip: IpAddr, url: &Url, origin: Option<&RequestOrigin>) -> bool {
         && url.port_or_known_default() == Some(origin.port)
 }
 
-fn netloc(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default().to_lowercase();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host,
-    }
-}
-
-/// Whether `redirect_uri` may receive codes for `client_id` (rules 1–3 and 5; published URIs are
-/// passed in `published`, fetched by the caller when enabled).
+/// Whether `redirect_uri` may receive codes for `client_id` (rules 1–5; published URIs are passed
+/// in `published`, fetched by the caller when enabled). An invalid `client_id` allows nothing.
 pub fn verify_redirect_uri(
     client_id: &str,
     redirect_uri: &str,
     pkce_s256: bool,
     published: &[String],
 ) -> bool {
-    if let (Some(client), Ok(redirect)) = (parse(client_id), Url::parse(redirect_uri))
-        && client.scheme() == redirect.scheme()
-        && netloc(&client) == netloc(&redirect)
-    {
+    if parse_client_id(client_id).is_none() {
+        return false;
+    }
+    if scheme_and_netloc(client_id) == scheme_and_netloc(redirect_uri) {
         return true;
     }
     if client_id == "https://home-assistant.io/iOS"
@@ -149,4 +171,84 @@ pub fn is_dangerous_redirect(redirect_uri: &str) -> bool {
     ["javascript:", "data:", "vbscript:", "file:", "about:"]
         .iter()
         .any(|s| lower.starts_with(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_scheme_and_location_as_written() {
+        let allowed = [
+            ("https://example.com/", "https://example.com/cb?x=1"),
+            ("https://Example.COM/app", "https://example.com/other"),
+            (
+                "http://192.168.1.5:8123/",
+                "http://192.168.1.5:8123/?auth_callback=1",
+            ),
+            ("http://example.com", "HTTP://example.com/cb"),
+            (
+                "https://home-assistant.io/iOS",
+                "homeassistant://auth-callback",
+            ),
+            (
+                "https://home-assistant.io/android",
+                "homeassistant://auth-callback",
+            ),
+        ];
+        for (client_id, redirect_uri) in allowed {
+            assert!(
+                verify_redirect_uri(client_id, redirect_uri, false, &[]),
+                "{client_id} -> {redirect_uri}"
+            );
+        }
+        let refused = [
+            // The location is compared as written: a default port or user info makes it differ.
+            ("https://example.com/", "https://example.com:443/cb"),
+            ("https://example.com/", "https://user@example.com/cb"),
+            ("https://example.com/", "http://example.com/cb"),
+            ("https://example.com/", "https://example.com.evil/cb"),
+            (
+                "https://example.com/",
+                "javascript://example.com/%0aalert(1)",
+            ),
+            ("https://example.com/", "//example.com/cb"),
+            // An invalid client id allows nothing, even its own location.
+            ("https://user@example.com/", "https://user@example.com/cb"),
+            ("https://example.com/a/../b", "https://example.com/cb"),
+            ("https://example.com/#frag", "https://example.com/cb"),
+            ("ftp://example.com/", "ftp://example.com/cb"),
+            ("https://home-assistant.io/iOS", "homeassistant://other"),
+        ];
+        for (client_id, redirect_uri) in refused {
+            assert!(
+                !verify_redirect_uri(client_id, redirect_uri, false, &[]),
+                "{client_id} -> {redirect_uri}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_id_rules() {
+        for valid in [
+            "https://example.com",
+            "https://example.com/%2e/x",
+            "https://example.com/#",
+            "http://127.0.0.1:8123/",
+            "http://[::1]/",
+        ] {
+            assert!(verify_client_id(valid, None), "{valid}");
+        }
+        for invalid in [
+            "https://example.com/./x",
+            "https://example.com/../x",
+            "https://example.com/#f",
+            "https://u:p@example.com/",
+            "https://example.com:99999/",
+            "file:///etc/passwd",
+            "http://8.8.8.8/",
+        ] {
+            assert!(!verify_client_id(invalid, None), "{invalid}");
+        }
+    }
 }
