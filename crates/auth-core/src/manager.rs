@@ -978,13 +978,15 @@ impl AuthManager {
                     "Client_name is required for long-lived access token".to_owned(),
                 ));
             };
+            // HA compares the name as given with the stored one, before "" becomes null: a
+            // null-named LLAT never matches, so any number of LLATs named "" can exist.
             let taken = self.inner.store.read(|d| {
                 d.token_ids_of(user_id)
                     .iter()
                     .filter_map(|id| d.tokens.get(id))
                     .any(|t| {
                         t.token_type == TokenType::LongLivedAccessToken
-                            && t.client_name.as_deref().unwrap_or("") == name
+                            && t.client_name.as_deref() == Some(name)
                     })
             });
             if taken {
@@ -1286,7 +1288,8 @@ impl AuthManager {
         active.then_some(token)
     }
 
-    /// `Some(reason)` when `user` may not authenticate from `remote` (inactive, or local-only from afar).
+    /// `Some(reason)` when `user` may not authenticate from `remote` (inactive, or local-only from
+    /// afar); `remote` is `None` when the request's remote address is not an IP.
     pub fn user_not_allowed_reason(
         &self,
         user: &User,

@@ -39,7 +39,10 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-/// HA's `user_not_allowed_do_auth`: `Some(reason)` when the user may not authenticate from `remote`.
+/// HA's `user_not_allowed_do_auth` for a request from `remote`: `Some(reason)` when the user may
+/// not authenticate. `remote` is `None` when the request's remote address is not an IP (HA's
+/// "Invalid remote IP"); every check is made for a request, so HA's "No request available to
+/// validate local access" cannot happen here.
 pub fn user_not_allowed_reason(user: &User, remote: Option<IpAddr>) -> Option<&'static str> {
     if !user.is_active {
         return Some("User is not active");
@@ -48,7 +51,7 @@ pub fn user_not_allowed_reason(user: &User, remote: Option<IpAddr>) -> Option<&'
         return None;
     }
     let Some(ip) = remote else {
-        return Some("No request available to validate local access");
+        return Some("Invalid remote IP");
     };
     if is_local(ip) {
         None

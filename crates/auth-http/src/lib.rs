@@ -28,6 +28,7 @@ pub mod signed;
 mod views;
 pub mod websocket;
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::FutureExt;
 
 pub use bans::Bans;
 pub use error::ApiError;
@@ -194,8 +196,11 @@ impl AuthHttp {
     }
 
     /// The router with every route of the API; serve it with connect info (`SocketAddr`).
+    ///
+    /// As in HA, the onboarding views (`/api/onboarding*`) exist only when onboarding was not
+    /// complete when the router was built: afterwards they are unknown routes (404).
     pub fn router(&self) -> Router {
-        Router::new()
+        let mut router = Router::new()
             .route("/auth/providers", get(views::providers))
             .route("/auth/login_flow", post(views::login_flow_start))
             .route(
@@ -218,18 +223,26 @@ impl AuthHttp {
             .route("/.well-known/change-password", get(views::change_password))
             .merge(page::router(self))
             .route("/api/", get(views::api_root))
-            .route("/api/websocket", websocket::route(self))
-            .route("/api/onboarding", get(views::onboarding_status))
-            .route("/api/onboarding/users", post(views::onboarding_users))
-            .route(
-                "/api/onboarding/integration",
-                post(views::onboarding_integration),
-            )
+            .route("/api/websocket", websocket::route(self));
+        if !self.onboarding().is_complete() {
+            router = router
+                .route("/api/onboarding", get(views::onboarding_status))
+                .route("/api/onboarding/users", post(views::onboarding_users))
+                .route(
+                    "/api/onboarding/integration",
+                    post(views::onboarding_integration),
+                );
+        }
+        router
             .fallback(views::not_found)
+            // Inside the pipeline, so that a panicking view's 500 gets the security headers;
+            // and once more outside it, for the pipeline itself.
+            .layer(middleware::from_fn(catch_panic))
             .layer(middleware::from_fn_with_state(
                 self.clone(),
                 request_pipeline,
             ))
+            .layer(middleware::from_fn(catch_panic))
             .with_state(self.clone())
     }
 }
@@ -337,6 +350,23 @@ async fn request_pipeline(
         }
     }
     response
+}
+
+/// A panic while answering becomes HA's plain 500 (http-api.md §1) instead of a dropped
+/// connection.
+async fn catch_panic(request: Request<Body>, next: Next) -> Response {
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(message, "answering a request panicked");
+            views::internal_error().into_response()
+        }
+    }
 }
 
 fn preflight_response() -> Response {

@@ -23,19 +23,28 @@ pub struct ClientAddr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LocalAddr(pub SocketAddr);
 
-/// Whether `ip` lies in one of `networks`.
+/// Whether `ip` lies in one of `networks`; an IPv4-mapped address also matches the IPv4 networks
+/// that hold its IPv4 form.
 pub fn in_networks(ip: IpAddr, networks: &[IpNet]) -> bool {
     let ip = canonical(ip);
-    networks.iter().any(|n| n.contains(&ip))
+    let unmapped = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+        IpAddr::V4(_) => None,
+    };
+    networks
+        .iter()
+        .any(|n| n.contains(&ip) || unmapped.is_some_and(|v4| n.contains(&v4)))
 }
 
-/// IPv4-mapped IPv6 addresses as plain IPv4.
+/// IPv4-mapped IPv6 addresses as plain IPv4, except link-local ones (`::ffff:169.254.0.0/16`):
+/// those stay IPv6 because Home Assistant does not count them as local while it does count
+/// `169.254.0.0/16` (tokens.md §6), and the client address decides local-only access.
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) if !v4.is_link_local() => IpAddr::V4(v4),
+            _ => IpAddr::V6(v6),
+        },
         v4 => v4,
     }
 }
@@ -108,20 +117,11 @@ pub fn resolve_client<B>(
 
 /// Whether HA's security filter rejects this path and query (http-api.md §1a).
 pub fn is_unsafe_request(path: &str, query: Option<&str>) -> bool {
-    let mut text = match query {
+    let text = match query {
         Some(q) => format!("{path}?{q}"),
         None => path.to_owned(),
     };
-    for _ in 0..10 {
-        let decoded = percent_encoding::percent_decode_str(&text)
-            .decode_utf8_lossy()
-            .into_owned();
-        if decoded == text {
-            break;
-        }
-        text = decoded;
-    }
-    let text: String = text
+    let text: String = decode_until_stable(&text)
         .chars()
         .filter(|c| !matches!(c, '\t' | '\r' | '\n'))
         .collect::<String>()
@@ -153,6 +153,90 @@ pub fn is_unsafe_request(path: &str, query: Option<&str>) -> bool {
         return true;
     }
     has_path_injection(text.as_bytes())
+}
+
+/// `text` percent-decoded (invalid UTF-8 replaced by U+FFFD) again and again until it stops
+/// changing, as HA's security filter does.
+///
+/// Each round decodes every `%XX` and turns the bytes of each run of adjacent ones into text;
+/// a round that changes nothing leaves no `%XX` behind. Rounds are simulated exactly, but only
+/// where something can change: every `%XX` of a round holds a character the previous round
+/// produced, so a round only looks at the (at most two) characters before each new one. Each
+/// `%XX` shrinks the text by at least two characters, so the work is about linear in the
+/// length (rounds over the whole text would be quadratic: `%25252525…` needs one round per `25`).
+pub fn decode_until_stable(text: &str) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    let len = chars.len();
+    // A doubly linked list over `chars`; `len` is the end (and "no previous") marker. Nodes are
+    // only ever unlinked or overwritten, so list order stays index order.
+    let mut next: Vec<usize> = (1..=len).collect();
+    let mut prev: Vec<usize> = (0..len).map(|i| if i == 0 { len } else { i - 1 }).collect();
+    let hex = |c: char| c.to_digit(16).map(|d| d as u8);
+    let mut candidates: Vec<usize> = (0..len).filter(|&i| chars[i] == '%').collect();
+    loop {
+        candidates.sort_unstable();
+        candidates.dedup();
+        // Every `%XX` of this round: (first node, last node, byte).
+        let mut escapes = Vec::new();
+        for &at in &candidates {
+            if chars[at] != '%' {
+                continue;
+            }
+            let high = next[at];
+            let low = if high < len { next[high] } else { len };
+            if low < len
+                && let (Some(h), Some(l)) = (hex(chars[high]), hex(chars[low]))
+            {
+                escapes.push((at, low, h << 4 | l));
+            }
+        }
+        if escapes.is_empty() {
+            break;
+        }
+        let mut produced = Vec::new();
+        let mut start = 0;
+        while start < escapes.len() {
+            let mut end = start;
+            while end + 1 < escapes.len() && next[escapes[end].1] == escapes[end + 1].0 {
+                end += 1;
+            }
+            let bytes: Vec<u8> = escapes[start..=end].iter().map(|e| e.2).collect();
+            let after = next[escapes[end].1];
+            // Write the run's text over its first nodes and unlink the rest (the text is never
+            // longer than the run: one character at most per escape).
+            let mut node = escapes[start].0;
+            let mut last = len;
+            for c in String::from_utf8_lossy(&bytes).chars() {
+                chars[node] = c;
+                produced.push(node);
+                last = node;
+                node = next[node];
+            }
+            next[last] = after;
+            if after < len {
+                prev[after] = last;
+            }
+            start = end + 1;
+        }
+        candidates.clear();
+        for node in produced {
+            candidates.push(node);
+            let before = prev[node];
+            if before < len {
+                candidates.push(before);
+                if prev[before] < len {
+                    candidates.push(prev[before]);
+                }
+            }
+        }
+    }
+    let mut out = String::with_capacity(len);
+    let mut node = if len == 0 { len } else { 0 };
+    while node < len {
+        out.push(chars[node]);
+        node = next[node];
+    }
+    out
 }
 
 fn find_any(text: &str, needles: &[&str], from: usize) -> Option<usize> {

@@ -89,6 +89,12 @@ impl Onboarding {
         Ok(())
     }
 
+    /// Whether every step is done. HA registers the onboarding views only while this is false
+    /// at start (http-api.md §12); [`crate::AuthHttp::router`] does the same.
+    pub fn is_complete(&self) -> bool {
+        STEPS.iter().all(|step| self.is_done(step))
+    }
+
     /// `GET /api/onboarding`'s body.
     pub fn status(&self) -> Value {
         Value::Array(

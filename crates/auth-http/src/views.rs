@@ -54,6 +54,14 @@ pub async fn not_found() -> Response {
     ApiError::Plain(StatusCode::NOT_FOUND).into_response()
 }
 
+/// HA's answer to an unexpected error (http-api.md §1): `500` with aiohttp's plain text.
+pub(crate) fn internal_error() -> ApiError {
+    ApiError::Text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "500 Internal Server Error\n\nServer got itself in trouble".into(),
+    )
+}
+
 // ----- discovery -----
 
 pub async fn oauth_metadata(headers: HeaderMap) -> Response {
@@ -329,10 +337,7 @@ fn flow_failure(error: AuthError) -> ApiError {
         }
         other => {
             tracing::error!(error = %other, "login flow failed");
-            ApiError::Text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500 Internal Server Error\n\nServer got itself in trouble".into(),
-            )
+            internal_error()
         }
     }
 }
@@ -389,12 +394,9 @@ async fn finish_login(
     client_id: &str,
 ) -> Result<String, ApiError> {
     let manager = http.manager();
-    let credentials = manager.credentials_from_flow(data).ok_or_else(|| {
-        ApiError::Text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "500 Internal Server Error\n\nServer got itself in trouble".into(),
-        )
-    })?;
+    let credentials = manager
+        .credentials_from_flow(data)
+        .ok_or_else(internal_error)?;
     let redirect_uri = context.redirect_uri.clone().unwrap_or_default();
     let pkce = context.code_challenge_method.as_deref() == Some("S256");
     if !http
@@ -688,6 +690,9 @@ fn access_error(error: AuthError) -> ApiError {
     }
 }
 
+/// A failure the token endpoint did not expect: HA's plain 500 (http-api.md §1 and §6 give it no
+/// OAuth shape). A store that could not be written is a 503 in OAuth shape instead, so that a
+/// client knows nothing was changed and may retry.
 fn server_error(error: AuthError) -> ApiError {
     tracing::error!(%error, "token endpoint failed");
     match error {
@@ -696,11 +701,7 @@ fn server_error(error: AuthError) -> ApiError {
             "temporarily_unavailable",
             "The auth store could not be written; nothing was changed",
         ),
-        _ => ApiError::oauth_described(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "Internal error",
-        ),
+        _ => internal_error(),
     }
 }
 
@@ -830,7 +831,7 @@ pub async fn link_user(
         }
         Err(error) => {
             tracing::error!(%error, "linking credentials failed");
-            ApiError::message(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+            internal_error().into_response()
         }
     }
 }
@@ -852,10 +853,7 @@ pub async fn onboarding_users(State(http): State<AuthHttp>, request: Request<Bod
         Ok(read) => read,
         Err(error) => return error.into_response(),
     };
-    let _guard = http.inner.onboarding_lock.lock().await;
-    if http.onboarding().is_done("user") {
-        return ApiError::message(StatusCode::FORBIDDEN, "User step already done").into_response();
-    }
+    // HA validates the body before its handler looks at the step.
     let parsed = body::json_object(&bytes).and_then(|map| {
         no_extra_keys(
             &map,
@@ -874,6 +872,10 @@ pub async fn onboarding_users(State(http): State<AuthHttp>, request: Request<Bod
     };
     let [name, username, password, client_id, _language] =
         <[String; 5]>::try_from(fields).expect("five fields");
+    let _guard = http.inner.onboarding_lock.lock().await;
+    if http.onboarding().is_done("user") {
+        return ApiError::message(StatusCode::FORBIDDEN, "User step already done").into_response();
+    }
     match create_owner(&http, &name, &username, &password, &client_id).await {
         Ok(code) => json_response(StatusCode::OK, &json!({"auth_code": code})),
         Err(error) => error.into_response(),
@@ -898,7 +900,7 @@ async fn create_owner(
         })?;
     let internal = |error: &dyn std::fmt::Display| {
         tracing::error!(%error, "onboarding failed");
-        ApiError::message(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+        internal_error()
     };
     let admin = password_admin(provider.as_ref())
         .ok_or_else(|| internal(&"homeassistant provider unavailable"))?;
@@ -957,9 +959,10 @@ pub async fn onboarding_integration(
     let Some(caller) = require_auth(&auth) else {
         return unauthorized(&headers);
     };
+    // Not one of the unauthenticated views with the small limit (http-api.md §1).
     let (_, bytes) = match body::read_limited(
         request,
-        http.options().auth_body_limit,
+        http.options().body_limit,
         http.options().body_timeout,
     )
     .await
@@ -978,13 +981,16 @@ pub async fn onboarding_integration(
         Ok(parsed) => parsed,
         Err(error) => return error.into_response(),
     };
+    // One request at a time, as in HA: a second one waits for the first to finish (and to save
+    // the step), then finds the step done.
+    let _guard = http.inner.onboarding_lock.lock().await;
     if http.onboarding().is_done("integration") {
         return ApiError::message(StatusCode::FORBIDDEN, "Integration step already done")
             .into_response();
     }
     if let Err(error) = http.onboarding().mark_done("integration").await {
-        return ApiError::message(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
-            .into_response();
+        tracing::error!(%error, "saving the onboarding integration step failed");
+        return internal_error().into_response();
     }
     if !http
         .redirect_uri_allowed(&client_id, &redirect_uri, false)

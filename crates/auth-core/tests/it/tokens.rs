@@ -91,7 +91,7 @@ async fn creation_rules_in_order() {
         ),
         "GPS already exists"
     );
-    // An empty name is allowed once and stored as null.
+    // An empty name is allowed and stored as null.
     let empty = manager
         .create_refresh_token(&human.id, llat(Some("")))
         .await
@@ -348,4 +348,94 @@ async fn revoke_callbacks_run_once_and_can_be_cancelled() {
             user_id: user.id.clone()
         }
     );
+}
+
+/// tokens.md §2 note: the uniqueness check compares the name as given with the stored names, and
+/// "" is stored as null, so "" never collides: not with an earlier "" nor with a null-named LLAT.
+#[tokio::test]
+async fn long_lived_tokens_named_empty_never_collide() {
+    let (_config, _clock, manager) = fresh().await;
+    let user = manager
+        .create_user(Some("U".into()), vec![], false)
+        .await
+        .unwrap();
+    let llat = |name: &str| NewRefreshToken {
+        token_type: Some(TokenType::LongLivedAccessToken),
+        client_name: Some(name.to_owned()),
+        access_token_expiration: Some(Duration::days(1)),
+        ..Default::default()
+    };
+    let first = manager.create_refresh_token(&user.id, llat("")).await;
+    let second = manager.create_refresh_token(&user.id, llat("")).await;
+    let third = manager.create_refresh_token(&user.id, llat("")).await;
+    for token in [&first, &second, &third] {
+        let token = token.as_ref().expect("an empty name never collides");
+        assert_eq!(token.client_name, None);
+    }
+    // Named tokens still collide, also when null-named ones exist.
+    manager
+        .create_refresh_token(&user.id, llat("Phone"))
+        .await
+        .unwrap();
+    assert_eq!(
+        message(manager.create_refresh_token(&user.id, llat("Phone")).await),
+        "Phone already exists"
+    );
+    let llats = manager
+        .refresh_tokens_of(&user.id)
+        .iter()
+        .filter(|t| t.token_type == TokenType::LongLivedAccessToken)
+        .count();
+    assert_eq!(llats, 4);
+}
+
+/// tokens.md §6: who may authenticate from where.
+#[tokio::test]
+async fn local_only_users_need_a_local_remote_ip() {
+    let (_config, _clock, manager) = fresh().await;
+    let local = manager
+        .create_user(Some("L".into()), vec![], true)
+        .await
+        .unwrap();
+    let anywhere = manager
+        .create_user(Some("A".into()), vec![], false)
+        .await
+        .unwrap();
+    let reason = |user, ip: Option<&str>| {
+        manager.user_not_allowed_reason(user, ip.map(|ip| ip.parse().unwrap()))
+    };
+    // A request whose remote address is not an IP: HA's "Invalid remote IP".
+    assert_eq!(reason(&local, None), Some("Invalid remote IP"));
+    assert_eq!(reason(&anywhere, None), None);
+    for ip in [
+        "127.0.0.1",
+        "::1",
+        "::ffff:127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "fd00::1",
+        "::ffff:10.0.0.1",
+        "::ffff:172.31.255.255",
+        "::ffff:192.168.0.1",
+        "169.254.1.1",
+        "fe80::1",
+    ] {
+        assert_eq!(reason(&local, Some(ip)), None, "{ip} is local");
+    }
+    // IPv4-mapped link-local, fc00::/8 and CGNAT are not.
+    for ip in [
+        "::ffff:169.254.1.1",
+        "fc00::1",
+        "100.64.0.1",
+        "8.8.8.8",
+        "::ffff:8.8.8.8",
+    ] {
+        assert_eq!(
+            reason(&local, Some(ip)),
+            Some("User cannot authenticate remotely"),
+            "{ip} is not local"
+        );
+        assert_eq!(reason(&anywhere, Some(ip)), None);
+    }
 }

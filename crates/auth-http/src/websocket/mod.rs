@@ -504,11 +504,13 @@ impl Session {
 
 /// Runs one message through the envelope checks and its command; returns the reply.
 async fn handle(session: &Session, last_id: &mut i64, message: Value) -> Value {
+    // As HA: a message that is not an object is answered with id 0; one whose id is not a
+    // positive integer, or whose type is not a non-empty string, with its own id (or null).
     let Value::Object(msg) = message else {
-        return messages::error(&Value::Null, &malformed());
+        return messages::error(&Value::from(0), &malformed());
     };
     let id_value = msg.get("id").cloned().unwrap_or(Value::Null);
-    let id = id_value.as_i64().filter(|id| *id != 0);
+    let id = id_value.as_i64().filter(|id| *id > 0);
     let kind = msg
         .get("type")
         .and_then(Value::as_str)

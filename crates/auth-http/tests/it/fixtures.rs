@@ -107,3 +107,90 @@ async fn local_only_users_are_blocked_from_remote_addresses() {
         .await;
     assert_eq!(untrusted.status, 400);
 }
+
+/// tokens.md §6: an IPv4-mapped link-local address is not local (HA's link-local test does not
+/// match it), while the plain IPv4 one and mapped private/loopback ones are; the client address
+/// keeps that difference wherever it comes from.
+#[tokio::test]
+async fn ipv4_mapped_link_local_addresses_are_not_local() {
+    use auth_http::net::{canonical, in_networks};
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(canonical(ip("::ffff:192.168.1.5")), ip("192.168.1.5"));
+    assert_eq!(
+        canonical(ip("::ffff:169.254.1.1")),
+        ip("::ffff:169.254.1.1")
+    );
+    // Configured IPv4 networks still match a mapped link-local address.
+    let proxies = ["169.254.0.0/16".parse().unwrap()];
+    assert!(in_networks(ip("::ffff:169.254.1.1"), &proxies));
+    assert!(in_networks(ip("169.254.1.1"), &proxies));
+    assert!(!in_networks(ip("::ffff:10.0.0.1"), &proxies));
+
+    let mut setup = Setup {
+        config: TempConfig::from_fixture("ha-2026.2.3"),
+        ..Setup::default()
+    };
+    setup.options.use_x_forwarded_for = true;
+    setup.options.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let server = start(setup).await;
+    for (client, local) in [
+        ("169.254.7.7", true),
+        ("::ffff:169.254.7.7", false),
+        ("::ffff:192.168.1.5", true),
+        ("::ffff:127.0.0.2", true),
+        ("fe80::1", true),
+        ("::ffff:8.8.8.8", false),
+    ] {
+        let providers = server
+            .send(Request::get("/auth/providers").header("X-Forwarded-For", client))
+            .await;
+        assert_eq!(
+            providers.json()["preselect_remember_me"],
+            local,
+            "{client}: {}",
+            providers.text()
+        );
+    }
+
+    // The local-only user cannot sign in from a mapped link-local address.
+    let fixture = auth_testkit::fixture_json("ha-2026.2.3/fixture.json");
+    let local = &fixture["users"]["localonly"];
+    let username = local["credentials"][0]["data"]["username"]
+        .as_str()
+        .unwrap();
+    let password = local["password"].as_str().unwrap();
+    let client = server.client_id();
+    for (from, expected) in [
+        (
+            "::ffff:169.254.1.1",
+            Some(r#"{"message":"Login blocked: User cannot authenticate remotely"}"#),
+        ),
+        ("169.254.1.1", None),
+    ] {
+        let flow = server
+            .send(
+                Request::post("/auth/login_flow")
+                    .header("X-Forwarded-For", from)
+                    .json(
+                        &json!({"client_id": client, "handler": ["homeassistant", null],
+                                  "redirect_uri": server.redirect_uri()}),
+                    ),
+            )
+            .await
+            .json();
+        let done = server
+            .send(
+                Request::post(&format!(
+                    "/auth/login_flow/{}",
+                    flow["flow_id"].as_str().unwrap()
+                ))
+                .header("X-Forwarded-For", from)
+                .json(&json!({"client_id": client, "username": username, "password": password})),
+            )
+            .await;
+        match expected {
+            Some(blocked) => assert_eq!((done.status, done.text()), (403, blocked.to_owned())),
+            None => assert_eq!(done.json()["type"], "create_entry", "{}", done.text()),
+        }
+    }
+}

@@ -343,3 +343,114 @@ async fn a_body_that_stops_arriving_is_408_after_the_body_timeout() {
         .await;
     assert_eq!(fine.status, 200);
 }
+
+/// `text` percent-encoded `times` times (every byte of the first round, then `%` → `%25`).
+fn encode_times(text: &str, times: usize) -> String {
+    let mut out: String = text.bytes().map(|b| format!("%{b:02X}")).collect();
+    for _ in 1..times {
+        out = out.replace('%', "%25");
+    }
+    out
+}
+
+/// http-api.md §1a: the filter decodes until the text stops changing, however deep.
+#[tokio::test]
+async fn the_security_filter_decodes_until_nothing_changes() {
+    use auth_http::net::{decode_until_stable, is_unsafe_request};
+    for times in [1, 10, 11, 12, 50, 300] {
+        let encoded = encode_times("proc/self/environ", times);
+        assert_eq!(
+            decode_until_stable(&encoded),
+            "proc/self/environ",
+            "{times}"
+        );
+        assert!(
+            is_unsafe_request("/x", Some(&format!("q={encoded}"))),
+            "{times}"
+        );
+        assert!(is_unsafe_request(&format!("/{encoded}"), None), "{times}");
+        let dots = encode_times("../", times);
+        assert!(
+            is_unsafe_request("/x", Some(&format!("f={dots}etc"))),
+            "{times}"
+        );
+    }
+    let server = start(Setup::default()).await;
+    let deep = encode_times("proc/self/environ", 15);
+    let response = server
+        .send(Request::get(&format!("/auth/providers?x={deep}")))
+        .await;
+    assert_eq!(response.status, 400);
+    // Deeply encoded harmless text passes.
+    let harmless = encode_times("hello world", 15);
+    assert!(!is_unsafe_request("/x", Some(&format!("q={harmless}"))));
+    // A URI-sized nesting decodes in about linear time (a full pass per round would be
+    // quadratic: 32 000 rounds over 64 KB).
+    let nested = format!("/%{}2E%{}2E/etc", "25".repeat(30_000), "25".repeat(2_000));
+    let decoded = decode_until_stable(&nested);
+    assert!(decoded == "/../etc", "{} chars left", decoded.len());
+    assert!(is_unsafe_request(&nested, None));
+}
+
+/// The straightforward definition: decode the whole text until it stops changing.
+fn decode_naively(text: &str) -> String {
+    let mut text = text.to_owned();
+    loop {
+        let decoded = percent_encoding::percent_decode_str(&text)
+            .decode_utf8_lossy()
+            .into_owned();
+        if decoded == text {
+            return text;
+        }
+        text = decoded;
+    }
+}
+
+/// The fast decoder gives exactly what round after round of full decoding gives, including
+/// invalid UTF-8 (U+FFFD) and escapes that only appear after a round.
+#[test]
+fn the_fast_decoder_matches_full_rounds() {
+    const PIECES: [&str; 22] = [
+        "%", "%25", "%2", "5", "2", "4", "1", "A", "a", "%41", "%C3", "%A9", "%E2", "%82", "%AC",
+        "%FF", "%F0", "%9F", "é", "€", "x", "%%",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for case in 0..20_000 {
+        let len = (next() % 12) as usize;
+        let text: String = (0..len)
+            .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+            .collect();
+        assert_eq!(
+            decode_until_stable_checked(&text),
+            decode_naively(&text),
+            "case {case}: {text:?}"
+        );
+    }
+    for text in [
+        "",
+        "%",
+        "%%",
+        "%2",
+        "%252",
+        "%25%32%35",
+        "%C3%A9",
+        "%25C3%A9",
+        "%2525C3%25A9",
+    ] {
+        assert_eq!(
+            decode_until_stable_checked(text),
+            decode_naively(text),
+            "{text:?}"
+        );
+    }
+}
+
+fn decode_until_stable_checked(text: &str) -> String {
+    auth_http::net::decode_until_stable(text)
+}

@@ -20,7 +20,8 @@ use crate::websocket::open;
 pub enum Access {
     /// Anyone (login, token, discovery, pages, static files).
     Public,
-    /// Anyone until onboarding created the owner; refused (403) afterwards.
+    /// Anyone until onboarding created the owner; refused (403) afterwards. (Like every
+    /// onboarding route, an unknown route (404) when all onboarding steps were done at start.)
     UntilOnboarded,
     /// A valid access token (or, for GET, a signed path).
     Token,

@@ -19,7 +19,17 @@ async fn malformed_envelopes_are_invalid_format() {
         (json!({"id": 3}), json!(3)),
         (json!({"id": 4, "type": ""}), json!(4)),
         (json!({"id": 5, "type": 5}), json!(5)),
-        (json!("hello"), json!(null)),
+        (
+            json!({"id": true, "type": "auth/current_user"}),
+            json!(true),
+        ),
+        // Ids are positive: a negative one is malformed, not a reused one.
+        (json!({"id": -1, "type": "auth/current_user"}), json!(-1)),
+        // A message that is not an object is answered with id 0.
+        (json!("hello"), json!(0)),
+        (json!(42), json!(0)),
+        (json!(null), json!(0)),
+        (json!([["nested"]]), json!(0)),
     ] {
         ws.send(message).await;
         assert_eq!(
@@ -38,7 +48,7 @@ async fn ids_must_increase() {
     let mut ws = Ws::authed(&server, &owner).await;
     ws.send(json!({"id": 5, "type": "auth/current_user"})).await;
     assert_eq!(ws.recv().await["success"], true);
-    for id in [5, 4, -1] {
+    for id in [5, 4, 1] {
         ws.send(json!({"id": id, "type": "auth/current_user"}))
             .await;
         assert_eq!(
@@ -47,8 +57,27 @@ async fn ids_must_increase() {
                    "error": {"code": "id_reuse", "message": "Identifier values have to increase."}})
         );
     }
+    // A negative or zero id is malformed even after others (not `id_reuse`).
+    for id in [-1, 0, -6] {
+        ws.send(json!({"id": id, "type": "auth/current_user"}))
+            .await;
+        assert_eq!(
+            ws.recv().await,
+            json!({"id": id, "type": "result", "success": false,
+                   "error": {"code": "invalid_format", "message": "Message incorrectly formatted."}})
+        );
+    }
     ws.send(json!({"id": 6, "type": "auth/current_user"})).await;
     assert_eq!(ws.recv().await["success"], true);
+    // Inside a batch, a non-object item is answered with id 0 too.
+    ws.send(json!([{"id": 7, "type": "auth/current_user"}, "x"]))
+        .await;
+    assert_eq!(ws.recv().await["success"], true);
+    assert_eq!(
+        ws.recv().await,
+        json!({"id": 0, "type": "result", "success": false,
+               "error": {"code": "invalid_format", "message": "Message incorrectly formatted."}})
+    );
 }
 
 #[tokio::test]
