@@ -171,7 +171,10 @@ async fn update_and_deactivate() {
         .await
         .expect_err("owner");
     assert!(matches!(error, AuthError::CannotDeactivateOwner));
-    assert!(events.try_recv().is_err(), "no user_updated for a failed update");
+    assert!(
+        events.try_recv().is_err(),
+        "no user_updated for a failed update"
+    );
     let owner = manager.user(&owner.id).unwrap();
     assert!(owner.is_active);
     assert_eq!(owner.name.as_deref(), Some("Boss"));
