@@ -66,7 +66,7 @@ pub(crate) async fn authorize(dir: &Path) -> Response {
         }
         Err(error) => {
             tracing::error!(path = %path.display(), %error, "cannot read the frontend's login page");
-            ApiError::Plain(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+            crate::views::internal_error().into_response()
         }
     }
 }

@@ -284,6 +284,8 @@ async fn request_pipeline(
                         request.extensions_mut().insert(auth);
                     }
                     request.extensions_mut().insert(client);
+                    let base = net::RequestBase::resolve(request.headers(), client.via_proxy);
+                    request.extensions_mut().insert(base);
                     let url = format!(
                         "{path}{}",
                         query

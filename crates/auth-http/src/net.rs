@@ -266,3 +266,91 @@ pub fn request_host(headers: &HeaderMap) -> Option<String> {
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
 }
+
+/// The scheme and host a client used to reach this server: the `Host` header over plain HTTP,
+/// or, for a request forwarded by a trusted proxy, `X-Forwarded-Proto` and `X-Forwarded-Host`
+/// (so that a TLS-terminating proxy gets `https://` URLs in the well-known documents).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestBase {
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// Host and optional port as the client wrote them; `None` without a usable `Host`.
+    pub host: Option<String>,
+}
+
+impl RequestBase {
+    /// Reads the base from `headers`; forwarded headers count only when `via_trusted_proxy`.
+    pub fn resolve(headers: &HeaderMap, via_trusted_proxy: bool) -> Self {
+        let mut base = Self {
+            scheme: "http",
+            host: request_host(headers).filter(|h| is_authority(h)),
+        };
+        if via_trusted_proxy {
+            match last_forwarded(headers, "x-forwarded-proto")
+                .map(|p| p.to_ascii_lowercase())
+                .as_deref()
+            {
+                Some("https") => base.scheme = "https",
+                Some("http") => base.scheme = "http",
+                _ => {}
+            }
+            if let Some(host) =
+                last_forwarded(headers, "x-forwarded-host").filter(|h| is_authority(h))
+            {
+                base.host = Some(host);
+            }
+        }
+        base
+    }
+
+    /// The base the request pipeline settled on for `request` (or the plain one without it).
+    pub fn of<B>(request: &Request<B>) -> Self {
+        request
+            .extensions()
+            .get::<Self>()
+            .cloned()
+            .unwrap_or_else(|| Self::resolve(request.headers(), false))
+    }
+
+    /// `scheme://host`, when the host is known.
+    pub fn url(&self) -> Option<String> {
+        self.host
+            .as_ref()
+            .map(|host| format!("{}://{host}", self.scheme))
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestBase {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .unwrap_or_else(|| Self::resolve(&parts.headers, false)))
+    }
+}
+
+/// The value the nearest proxy added to a comma-separated forwarded header (one header only).
+fn last_forwarded(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let last = value.to_str().ok()?.rsplit(',').next()?.trim();
+    (!last.is_empty()).then(|| last.to_owned())
+}
+
+/// Whether `text` is a bare `host[:port]` (no user info, path or spaces).
+fn is_authority(text: &str) -> bool {
+    !text.is_empty()
+        && !text.contains(['/', '@', '?', '#', ' ', '\\'])
+        && url::Url::parse(&format!("http://{text}/"))
+            .ok()
+            .is_some_and(|u| u.host_str().is_some())
+}

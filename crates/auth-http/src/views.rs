@@ -7,38 +7,32 @@ use auth_core::{AuthError, Credentials, LoginContext, NewRefreshToken};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::body::{self, FormError, format_error, no_extra_keys, optional_str, required_str};
 use crate::error::{ApiError, json_response};
 use crate::indieauth::{RequestOrigin, verify_client_id};
-use crate::net::ClientAddr;
+use crate::net::{ClientAddr, RequestBase};
 use crate::{AuthHttp, Authenticated, www_authenticate};
 
 const SERVICE_DOCUMENTATION: &str =
     "https://contributors.home-assistant.io/core/internals/auth-api/";
 
-/// `(scheme, host, port)` of the request, from the `Host` header.
-fn request_origin(headers: &HeaderMap) -> Option<RequestOrigin> {
-    let host = crate::net::request_host(headers)?;
-    let url = url::Url::parse(&format!("http://{host}/")).ok()?;
+/// `(scheme, host, port)` the client addressed.
+fn request_origin(base: &RequestBase) -> Option<RequestOrigin> {
+    let url = url::Url::parse(&format!("{}/", base.url()?)).ok()?;
     Some(RequestOrigin {
-        scheme: "http".to_owned(),
+        scheme: base.scheme.to_owned(),
         host: url.host_str()?.to_lowercase(),
         port: url.port_or_known_default()?,
     })
 }
 
-/// The base URL of this server for the current request.
-fn base_url(headers: &HeaderMap) -> Option<String> {
-    crate::net::request_host(headers).map(|host| format!("http://{host}"))
-}
-
-fn unauthorized(headers: &HeaderMap) -> Response {
+fn unauthorized(base: &RequestBase) -> Response {
     let mut response = ApiError::Plain(StatusCode::UNAUTHORIZED).into_response();
-    if let Some(base) = base_url(headers) {
+    if let Some(base) = base.url() {
         let (name, value) = www_authenticate(&base);
         response.headers_mut().insert(name, value);
     }
@@ -64,8 +58,8 @@ pub(crate) fn internal_error() -> ApiError {
 
 // ----- discovery -----
 
-pub async fn oauth_metadata(headers: HeaderMap) -> Response {
-    let base = base_url(&headers);
+pub async fn oauth_metadata(request_base: RequestBase) -> Response {
+    let base = request_base.url();
     let prefix = base.clone().unwrap_or_default();
     let mut body = json!({
         "authorization_endpoint": format!("{prefix}/auth/authorize"),
@@ -85,8 +79,8 @@ pub async fn oauth_metadata(headers: HeaderMap) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
-pub async fn protected_resource(headers: HeaderMap) -> Response {
-    match base_url(&headers) {
+pub async fn protected_resource(base: RequestBase) -> Response {
+    match base.url() {
         Some(base) => json_response(
             StatusCode::OK,
             &json!({"resource": base, "authorization_servers": [base], "resource_documentation": SERVICE_DOCUMENTATION}),
@@ -99,10 +93,10 @@ pub async fn change_password() -> Response {
     (StatusCode::FOUND, [(header::LOCATION, "/profile")]).into_response()
 }
 
-pub async fn api_root(headers: HeaderMap, auth: Option<Extension<Authenticated>>) -> Response {
+pub async fn api_root(base: RequestBase, auth: Option<Extension<Authenticated>>) -> Response {
     match require_auth(&auth) {
         Some(_) => json_response(StatusCode::OK, &json!({"message": "API running."})),
-        None => unauthorized(&headers),
+        None => unauthorized(&base),
     }
 }
 
@@ -182,7 +176,7 @@ pub async fn login_flow_start(
     Extension(client): Extension<ClientAddr>,
     request: Request<Body>,
 ) -> Response {
-    let headers = request.headers().clone();
+    let base = RequestBase::of(&request);
     let url = request.uri().to_string();
     let (_, bytes) = match body::read_limited(
         request,
@@ -198,7 +192,7 @@ pub async fn login_flow_start(
         Ok(data) => data,
         Err(error) => return error.into_response(),
     };
-    let result = start_flow(&http, &client, &headers, data).await;
+    let result = start_flow(&http, &client, &base, data).await;
     finish_response(&http, &client, &url, result).await
 }
 
@@ -278,10 +272,10 @@ type FlowOutcome = Result<(FlowResponse, String, LoginContext), ApiError>;
 async fn start_flow(
     http: &AuthHttp,
     client: &ClientAddr,
-    headers: &HeaderMap,
+    base: &RequestBase,
     data: StartRequest,
 ) -> FlowOutcome {
-    if !verify_client_id(&data.client_id, request_origin(headers).as_ref()) {
+    if !verify_client_id(&data.client_id, request_origin(base).as_ref()) {
         return Err(ApiError::message(
             StatusCode::BAD_REQUEST,
             "Invalid client id",
@@ -444,7 +438,7 @@ pub async fn login_flow_step(
     Path(flow_id): Path<String>,
     request: Request<Body>,
 ) -> Response {
-    let headers = request.headers().clone();
+    let base = RequestBase::of(&request);
     let url = request.uri().to_string();
     let (_, bytes) = match body::read_limited(
         request,
@@ -479,19 +473,19 @@ pub async fn login_flow_step(
             .into_response();
         }
     };
-    let outcome = step_flow(&http, &client, &headers, &flow_id, client_id, map).await;
+    let outcome = step_flow(&http, &client, &base, &flow_id, client_id, map).await;
     finish_response(&http, &client, &url, outcome).await
 }
 
 async fn step_flow(
     http: &AuthHttp,
     client: &ClientAddr,
-    headers: &HeaderMap,
+    base: &RequestBase,
     flow_id: &str,
     client_id: String,
     input: Map<String, Value>,
 ) -> FlowOutcome {
-    if !verify_client_id(&client_id, request_origin(headers).as_ref()) {
+    if !verify_client_id(&client_id, request_origin(base).as_ref()) {
         return Err(ApiError::message(
             StatusCode::BAD_REQUEST,
             "Invalid client id",
@@ -543,7 +537,7 @@ pub async fn token(
     Extension(client): Extension<ClientAddr>,
     request: Request<Body>,
 ) -> Response {
-    let headers = request.headers().clone();
+    let base = RequestBase::of(&request);
     let url = request.uri().to_string();
     let form = match body::token_form(
         request,
@@ -565,8 +559,8 @@ pub async fn token(
                 };
             }
             match form.get("grant_type").map(String::as_str) {
-                Some("authorization_code") => grant_code(&http, &client, &headers, &form).await,
-                Some("refresh_token") => grant_refresh(&http, &client, &headers, &form).await,
+                Some("authorization_code") => grant_code(&http, &client, &base, &form).await,
+                Some("refresh_token") => grant_refresh(&http, &client, &base, &form).await,
                 _ => Err(ApiError::oauth("unsupported_grant_type")),
             }
         }
@@ -594,13 +588,13 @@ fn is_pkce_verifier(text: &str) -> bool {
 async fn grant_code(
     http: &AuthHttp,
     client: &ClientAddr,
-    headers: &HeaderMap,
+    base: &RequestBase,
     form: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
     let manager = http.manager();
     let client_id = form
         .get("client_id")
-        .filter(|c| verify_client_id(c, request_origin(headers).as_ref()));
+        .filter(|c| verify_client_id(c, request_origin(base).as_ref()));
     let Some(client_id) = client_id else {
         return Err(invalid_request("Invalid client id"));
     };
@@ -708,13 +702,13 @@ fn server_error(error: AuthError) -> ApiError {
 async fn grant_refresh(
     http: &AuthHttp,
     client: &ClientAddr,
-    headers: &HeaderMap,
+    base: &RequestBase,
     form: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
     let manager = http.manager();
     let client_id = form.get("client_id");
     if let Some(id) = client_id
-        && !verify_client_id(id, request_origin(headers).as_ref())
+        && !verify_client_id(id, request_origin(base).as_ref())
     {
         return Err(invalid_request("Invalid client id"));
     }
@@ -792,9 +786,9 @@ pub async fn link_user(
     auth: Option<Extension<Authenticated>>,
     request: Request<Body>,
 ) -> Response {
-    let headers = request.headers().clone();
+    let base = RequestBase::of(&request);
     let Some(caller) = require_auth(&auth) else {
-        return unauthorized(&headers);
+        return unauthorized(&base);
     };
     let (_, bytes) = match body::read_limited(
         request,
@@ -955,9 +949,9 @@ pub async fn onboarding_integration(
     auth: Option<Extension<Authenticated>>,
     request: Request<Body>,
 ) -> Response {
-    let headers = request.headers().clone();
+    let base = RequestBase::of(&request);
     let Some(caller) = require_auth(&auth) else {
-        return unauthorized(&headers);
+        return unauthorized(&base);
     };
     // Not one of the unauthenticated views with the small limit (http-api.md §1).
     let (_, bytes) = match body::read_limited(

@@ -136,3 +136,70 @@ async fn discovery_documents() {
         Some("https://app.example")
     );
 }
+
+#[tokio::test]
+async fn behind_a_trusted_tls_proxy_urls_use_the_forwarded_scheme_and_host() {
+    let mut setup = crate::harness::Setup::default();
+    setup.options.use_x_forwarded_for = true;
+    setup.options.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let server = crate::harness::start(setup).await;
+    let forwarded = |request: Request| {
+        request
+            .header("X-Forwarded-For", "203.0.113.5")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "ha.example.com")
+    };
+    let metadata = server
+        .send(forwarded(Request::get(
+            "/.well-known/oauth-authorization-server",
+        )))
+        .await
+        .json();
+    assert_eq!(metadata["issuer"], "https://ha.example.com");
+    assert_eq!(
+        metadata["token_endpoint"],
+        "https://ha.example.com/auth/token"
+    );
+    let denied = server.send(forwarded(Request::get("/api/"))).await;
+    assert_eq!(denied.status, 401);
+    assert_eq!(
+        denied.header("www-authenticate"),
+        Some(
+            "Bearer resource_metadata=\"https://ha.example.com/.well-known/oauth-protected-resource\""
+        )
+    );
+    // Without X-Forwarded-For the request did not come through the proxy: its own Host counts.
+    let direct = server
+        .send(
+            Request::get("/.well-known/oauth-authorization-server")
+                .header("X-Forwarded-Proto", "https")
+                .header("X-Forwarded-Host", "evil.example"),
+        )
+        .await
+        .json();
+    assert_eq!(direct["issuer"], format!("http://{}", server.addr));
+    // Garbage in the forwarded host is ignored.
+    let garbage = server
+        .send(
+            Request::get("/.well-known/oauth-authorization-server")
+                .header("X-Forwarded-For", "203.0.113.5")
+                .header("X-Forwarded-Host", "a/b@c"),
+        )
+        .await
+        .json();
+    assert_eq!(garbage["issuer"], format!("http://{}", server.addr));
+}
+
+#[tokio::test]
+async fn untrusted_peers_cannot_choose_the_advertised_urls() {
+    let (server, _owner) = onboarded().await;
+    // Not configured for proxies: a forwarded request is refused outright (as HA does).
+    let refused = server
+        .send(
+            Request::get("/.well-known/oauth-authorization-server")
+                .header("X-Forwarded-For", "203.0.113.5")
+                .header("X-Forwarded-Proto", "https"),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+}
