@@ -781,36 +781,46 @@ pub async fn revoke(State(http): State<AuthHttp>, request: Request<Body>) -> Res
 
 // ----- link user -----
 
-pub async fn link_user(
-    State(http): State<AuthHttp>,
-    auth: Option<Extension<Authenticated>>,
+/// For authenticated views: the caller, and the two required strings `keys` of a JSON body that
+/// holds nothing else (body up to `body_limit`). The error is the response to send.
+async fn authenticated_string_pair(
+    http: &AuthHttp,
+    auth: &Option<Extension<Authenticated>>,
     request: Request<Body>,
-) -> Response {
-    let base = RequestBase::of(&request);
-    let Some(caller) = require_auth(&auth) else {
-        return unauthorized(&base);
+    keys: [&str; 2],
+) -> Result<(Authenticated, String, String), Response> {
+    let Some(caller) = require_auth(auth) else {
+        return Err(unauthorized(&RequestBase::of(&request)));
     };
-    let (_, bytes) = match body::read_limited(
+    let (_, bytes) = body::read_limited(
         request,
         http.options().body_limit,
         http.options().body_timeout,
     )
     .await
-    {
-        Ok(read) => read,
-        Err(error) => return error.into_response(),
-    };
-    let parsed = body::json_object(&bytes).and_then(|map| {
-        no_extra_keys(&map, &["code", "client_id"])?;
+    .map_err(IntoResponse::into_response)?;
+    let parse = || -> Result<(String, String), ApiError> {
+        let map = body::json_object(&bytes)?;
+        no_extra_keys(&map, &keys)?;
         Ok((
-            required_str(&map, "code")?.to_owned(),
-            required_str(&map, "client_id")?.to_owned(),
+            required_str(&map, keys[0])?.to_owned(),
+            required_str(&map, keys[1])?.to_owned(),
         ))
-    });
-    let (code, client_id) = match parsed {
-        Ok(parsed) => parsed,
-        Err(error) => return error.into_response(),
     };
+    let (first, second) = parse().map_err(IntoResponse::into_response)?;
+    Ok((caller, first, second))
+}
+
+pub async fn link_user(
+    State(http): State<AuthHttp>,
+    auth: Option<Extension<Authenticated>>,
+    request: Request<Body>,
+) -> Response {
+    let (caller, code, client_id) =
+        match authenticated_string_pair(&http, &auth, request, ["code", "client_id"]).await {
+            Ok(parsed) => parsed,
+            Err(response) => return response,
+        };
     let manager = http.manager();
     let stored = manager
         .take_auth_code(&client_id, &code)
@@ -949,32 +959,13 @@ pub async fn onboarding_integration(
     auth: Option<Extension<Authenticated>>,
     request: Request<Body>,
 ) -> Response {
-    let base = RequestBase::of(&request);
-    let Some(caller) = require_auth(&auth) else {
-        return unauthorized(&base);
-    };
     // Not one of the unauthenticated views with the small limit (http-api.md §1).
-    let (_, bytes) = match body::read_limited(
-        request,
-        http.options().body_limit,
-        http.options().body_timeout,
-    )
-    .await
-    {
-        Ok(read) => read,
-        Err(error) => return error.into_response(),
-    };
-    let parsed = body::json_object(&bytes).and_then(|map| {
-        no_extra_keys(&map, &["client_id", "redirect_uri"])?;
-        Ok((
-            required_str(&map, "client_id")?.to_owned(),
-            required_str(&map, "redirect_uri")?.to_owned(),
-        ))
-    });
-    let (client_id, redirect_uri) = match parsed {
-        Ok(parsed) => parsed,
-        Err(error) => return error.into_response(),
-    };
+    let (caller, client_id, redirect_uri) =
+        match authenticated_string_pair(&http, &auth, request, ["client_id", "redirect_uri"]).await
+        {
+            Ok(parsed) => parsed,
+            Err(response) => return response,
+        };
     // One request at a time, as in HA: a second one waits for the first to finish (and to save
     // the step), then finds the step done.
     let _guard = http.inner.onboarding_lock.lock().await;
