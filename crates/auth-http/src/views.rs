@@ -171,6 +171,23 @@ fn is_pkce_challenge(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The body of an unauthenticated auth endpoint, within its size limit and time.
+async fn auth_body(http: &AuthHttp, request: Request<Body>) -> Result<Vec<u8>, ApiError> {
+    let options = http.options();
+    body::read_limited(request, options.auth_body_limit, options.body_timeout)
+        .await
+        .map(|(_, bytes)| bytes)
+}
+
+/// The token endpoints' form, within the same limits as [`auth_body`].
+async fn auth_token_form(
+    http: &AuthHttp,
+    request: Request<Body>,
+) -> Result<Result<std::collections::HashMap<String, String>, body::FormError>, ApiError> {
+    let options = http.options();
+    body::token_form(request, options.auth_body_limit, options.body_timeout).await
+}
+
 pub async fn login_flow_start(
     State(http): State<AuthHttp>,
     Extension(client): Extension<ClientAddr>,
@@ -178,14 +195,8 @@ pub async fn login_flow_start(
 ) -> Response {
     let base = RequestBase::of(&request);
     let url = request.uri().to_string();
-    let (_, bytes) = match body::read_limited(
-        request,
-        http.options().auth_body_limit,
-        http.options().body_timeout,
-    )
-    .await
-    {
-        Ok(read) => read,
+    let bytes = match auth_body(&http, request).await {
+        Ok(bytes) => bytes,
         Err(error) => return error.into_response(),
     };
     let data = match parse_start(&bytes) {
@@ -440,14 +451,8 @@ pub async fn login_flow_step(
 ) -> Response {
     let base = RequestBase::of(&request);
     let url = request.uri().to_string();
-    let (_, bytes) = match body::read_limited(
-        request,
-        http.options().auth_body_limit,
-        http.options().body_timeout,
-    )
-    .await
-    {
-        Ok(read) => read,
+    let bytes = match auth_body(&http, request).await {
+        Ok(bytes) => bytes,
         Err(error) => return error.into_response(),
     };
     let mut map = match body::json_object(&bytes) {
@@ -539,13 +544,7 @@ pub async fn token(
 ) -> Response {
     let base = RequestBase::of(&request);
     let url = request.uri().to_string();
-    let form = match body::token_form(
-        request,
-        http.options().auth_body_limit,
-        http.options().body_timeout,
-    )
-    .await
-    {
+    let form = match auth_token_form(&http, request).await {
         Ok(form) => form,
         Err(error) => return error.into_response(),
     };
@@ -761,13 +760,7 @@ async fn revoke_token(http: &AuthHttp, token: Option<&String>) -> Result<(), Api
 }
 
 pub async fn revoke(State(http): State<AuthHttp>, request: Request<Body>) -> Response {
-    match body::token_form(
-        request,
-        http.options().auth_body_limit,
-        http.options().body_timeout,
-    )
-    .await
-    {
+    match auth_token_form(&http, request).await {
         Ok(Ok(form)) => {
             if let Err(error) = revoke_token(&http, form.get("token")).await {
                 return error.into_response();
@@ -847,14 +840,8 @@ pub async fn onboarding_status(State(http): State<AuthHttp>) -> Response {
 }
 
 pub async fn onboarding_users(State(http): State<AuthHttp>, request: Request<Body>) -> Response {
-    let (_, bytes) = match body::read_limited(
-        request,
-        http.options().auth_body_limit,
-        http.options().body_timeout,
-    )
-    .await
-    {
-        Ok(read) => read,
+    let bytes = match auth_body(&http, request).await {
+        Ok(bytes) => bytes,
         Err(error) => return error.into_response(),
     };
     // HA validates the body before its handler looks at the step.
