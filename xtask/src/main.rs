@@ -2,7 +2,9 @@
 //!
 //! * `ci`: format check, clippy (`-D warnings`), the whole test suite (tidy checks included),
 //!   auth-host's feature matrix (no plugin, each plugin alone), and `cargo doc` with warnings
-//!   denied. This is what `.ci/run` runs.
+//!   denied. This is what `.ci/run` runs. Before the tests it installs the system programs they
+//!   run for real (Chromium, chromedriver, PostgreSQL) from Debian's packages when missing
+//!   (`provision.rs`; `HASS_AUTH_NO_PROVISION=1` turns that off).
 //! * `codegen`: regenerates checked-in generated files (`docs/config.schema.json`); `--check`
 //!   fails when they are stale.
 //! * `bench`: runs the criterion benchmarks, then the release server on loopback under load
@@ -22,6 +24,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod load;
+mod provision;
 mod tidy;
 
 fn main() -> Result<()> {
@@ -124,6 +127,7 @@ fn ci(root: &Path) -> Result<()> {
         &[],
     )?;
     codegen(root, true)?;
+    provision::ensure_test_programs()?;
     cargo(
         root,
         &["test", "--workspace", "--all-targets", "--locked"],

@@ -26,7 +26,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// How to get the browser when it is missing.
 pub const INSTALL_HINT: &str = "browser tests need Chromium and chromedriver: run \
-     `apt-get update && apt-get install -y chromium chromium-driver` (Debian/Ubuntu; `.ci/run` \
+     `apt-get update && apt-get install -y chromium chromium-driver` (Debian/Ubuntu; `cargo xtask ci` \
      does this itself), or point HASS_AUTH_CHROMIUM and HASS_AUTH_CHROMEDRIVER at the binaries";
 
 /// An error answer of the WebDriver server.

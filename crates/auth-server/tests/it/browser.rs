@@ -2,7 +2,7 @@
 //! the real `hass-auth` binary on 127.0.0.1, over a copy of Home Assistant's 2026.2.3 fixture.
 //!
 //! Chromium and chromedriver are required: when they are missing these tests fail with how to
-//! install them (`.ci/run` installs them). Screenshots land in `target/browser-artifacts/`; a
+//! install them (`cargo xtask ci` installs them). Screenshots land in `target/browser-artifacts/`; a
 //! failing test also leaves the page's HTML and browser console there.
 
 use std::net::SocketAddr;
