@@ -52,7 +52,18 @@ pub fn check_dir(dir: &Path) -> Result<(), String> {
 
 /// `GET /auth/authorize` from the frontend directory.
 pub(crate) async fn authorize(dir: &Path) -> Response {
-    let path = dir.join("authorize.html");
+    page(dir, "authorize.html").await
+}
+
+/// Whether the frontend directory has the top-level page `name`.
+pub(crate) async fn has_page(dir: &Path, name: &str) -> bool {
+    is_file(&dir.join(name)).await
+}
+
+/// The top-level HTML page `name` of the frontend directory (`authorize.html`,
+/// `onboarding.html`), never cached.
+pub(crate) async fn page(dir: &Path, name: &str) -> Response {
+    let path = dir.join(name);
     match tokio::fs::read(&path).await {
         Ok(body) => {
             let mut response = (StatusCode::OK, body).into_response();
@@ -65,7 +76,7 @@ pub(crate) async fn authorize(dir: &Path) -> Response {
             response
         }
         Err(error) => {
-            tracing::error!(path = %path.display(), %error, "cannot read the frontend's login page");
+            tracing::error!(path = %path.display(), %error, "cannot read a page of the frontend");
             crate::views::internal_error().into_response()
         }
     }

@@ -1,5 +1,6 @@
-//! The pages a browser sees: our login page at `/auth/authorize` (or Home Assistant's own, see
-//! [`crate::frontend`]), a landing page at `/` and the profile page at `/profile`.
+//! The pages a browser sees: our login page at `/auth/authorize` and onboarding page at
+//! `/onboarding.html` (or Home Assistant's own, see [`crate::frontend`]), a landing page at `/`
+//! and the profile page at `/profile`.
 //!
 //! They are small, accessible and dependency-free: plain HTML, CSS and JavaScript files under
 //! `src/web/`, compiled in with `include_str!`. The scripts are separate files under
@@ -10,6 +11,9 @@
 //!   errors, the `select_mfa_module`, `mfa` and `mfa_setup` steps with the QR code and secret of
 //!   an enrolment, "Step 1 of 2" of a required chain, abort reasons, keep me logged in), then
 //!   sends the browser to `redirect_uri` with `code`, `state` and `storeToken` (http-api.md §11).
+//! * `/onboarding.html` (where the login page sends the browser while there is no owner) creates
+//!   the owner with `POST /api/onboarding/users` and signs them in: back to the client that sent
+//!   the browser when its `redirect_uri` is on the client's origin, else to `/profile`.
 //! * `/` and `/profile` are one page, an OAuth client of this server with
 //!   `client_id = <origin>/`: it links to the login page with a random `state`, exchanges the
 //!   code that comes back, keeps the tokens in `sessionStorage` (the refresh token only with
@@ -29,9 +33,11 @@ use crate::{AuthHttp, frontend, views};
 pub const AUTHORIZE_HTML: &str = include_str!("web/authorize.html");
 /// The landing and profile page.
 pub const APP_HTML: &str = include_str!("web/app.html");
+/// Our onboarding page: creates the owner, then signs them in.
+pub const ONBOARDING_HTML: &str = include_str!("web/onboarding.html");
 
 /// Files under `/auth/static/`: (name, content type, body).
-pub const STATIC_FILES: [(&str, &str, &str); 4] = [
+pub const STATIC_FILES: [(&str, &str, &str); 5] = [
     (
         "hass-auth.css",
         "text/css; charset=utf-8",
@@ -52,6 +58,11 @@ pub const STATIC_FILES: [(&str, &str, &str); 4] = [
         "text/javascript; charset=utf-8",
         include_str!("web/app.js"),
     ),
+    (
+        "onboarding.js",
+        "text/javascript; charset=utf-8",
+        include_str!("web/onboarding.js"),
+    ),
 ];
 
 /// The policy of our pages: their own scripts, styles and API only; images from this origin or
@@ -67,6 +78,7 @@ pub(crate) fn router(http: &AuthHttp) -> Router<AuthHttp> {
         .route("/auth/authorize", get(authorize))
         .route("/", get(app))
         .route("/profile", get(app))
+        .route("/onboarding.html", get(onboarding))
         .route("/auth/static/{file}", get(static_file));
     match &http.options().frontend_dir {
         Some(_) => frontend::routes(router),
@@ -79,6 +91,17 @@ pub async fn authorize(State(http): State<AuthHttp>) -> Response {
     match &http.options().frontend_dir {
         Some(dir) => frontend::authorize(dir).await,
         None => page(&http, AUTHORIZE_HTML),
+    }
+}
+
+/// `GET /onboarding.html`: Home Assistant's onboarding page when the frontend directory has one,
+/// else ours. Both ask `/api/onboarding` whether the owner still has to be created.
+pub async fn onboarding(State(http): State<AuthHttp>) -> Response {
+    match &http.options().frontend_dir {
+        Some(dir) if frontend::has_page(dir, "onboarding.html").await => {
+            frontend::page(dir, "onboarding.html").await
+        }
+        _ => page(&http, ONBOARDING_HTML),
     }
 }
 

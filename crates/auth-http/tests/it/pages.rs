@@ -52,6 +52,7 @@ async fn our_pages_are_self_contained_and_strictly_confined() {
         ("/auth/authorize?client_id=x&redirect_uri=y", "Sign in"),
         ("/", "Profile"),
         ("/profile", "Profile"),
+        ("/onboarding.html", "Create the owner account"),
     ] {
         let page = server.send(Request::get(path)).await;
         assert_page_headers(&page, "text/html; charset=utf-8");
@@ -108,6 +109,18 @@ async fn our_pages_are_self_contained_and_strictly_confined() {
         "sessionStorage",
     ] {
         assert!(app.contains(needle), "{needle}");
+    }
+    // The onboarding page asks for the user step, creates the owner, then signs them in.
+    let onboarding = server
+        .send(Request::get("/auth/static/onboarding.js"))
+        .await
+        .text();
+    for needle in [
+        "/api/onboarding",
+        "/api/onboarding/users",
+        "hass-auth.pending-state",
+    ] {
+        assert!(onboarding.contains(needle), "{needle}");
     }
     // No frontend directory: its folders are not served.
     for path in ["/frontend_latest/app.js", "/static/icons/favicon.ico"] {
@@ -168,6 +181,29 @@ async fn frontend_server() -> (Server, TempConfig) {
     let mut setup = Setup::default();
     setup.options.frontend_dir = Some(fake_frontend(root.path()));
     (start(setup).await, root)
+}
+
+#[tokio::test]
+async fn onboarding_page_is_home_assistants_when_the_frontend_has_one_else_ours() {
+    let (server, root) = frontend_server().await;
+    // The fake frontend has no onboarding page: ours, under our policy.
+    let ours = server.send(Request::get("/onboarding.html")).await;
+    assert_page_headers(&ours, "text/html; charset=utf-8");
+    assert!(ours.text().contains("<title>Create the owner account"));
+    std::fs::write(
+        root.path().join("hass_frontend/onboarding.html"),
+        "<!DOCTYPE html><title>Home Assistant</title><ha-onboarding></ha-onboarding>",
+    )
+    .unwrap();
+    let theirs = server.send(Request::get("/onboarding.html")).await;
+    assert_eq!(theirs.status, 200);
+    assert_eq!(theirs.header("cache-control"), Some("no-store"));
+    assert!(
+        theirs.text().contains("<ha-onboarding>"),
+        "{}",
+        theirs.text()
+    );
+    assert_eq!(theirs.header("content-security-policy"), None);
 }
 
 #[tokio::test]

@@ -494,3 +494,74 @@ async fn required_chain_enrols_totp_inside_the_login() {
     site.assert_clean_console();
     site.stop().await;
 }
+
+/// Issue 17.1: a fresh directory sends the browser from the login page to our onboarding page,
+/// which creates the owner (keyboard only, mismatched passwords refused first) and lands signed
+/// in on the profile; afterwards the page says the server is set up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn onboarding_page_creates_the_owner_and_signs_them_in() {
+    let config = TempConfig::empty();
+    write_config(
+        config.path(),
+        "homeassistant:\n  auth_providers:\n    - type: homeassistant\n",
+    );
+    let server = serve(config.path(), &["-c", config.path().to_str().unwrap()])
+        .await
+        .unwrap_or_else(|o| panic!("server did not start: {}", o.stderr));
+    let mut site = Site {
+        addr: server.addr,
+        server: Some(server),
+        browser: Browser::start("onboarding", &artifacts()),
+        _config: config,
+    };
+    let b = &site.browser;
+    b.goto(&site.url("/"));
+    b.wait_visible("#signin");
+    b.click("#signin");
+    b.wait_url("the onboarding page", |u| u.contains("/onboarding.html?"));
+    b.wait_for("focus in the name field", |b| {
+        (b.focused_id() == "name").then_some(())
+    });
+    b.keys("Ada Lovelace");
+    b.keys(TAB);
+    // The username follows the name until it is edited.
+    assert_eq!(
+        b.execute("return document.activeElement.value", json!([])),
+        json!("ada_lovelace")
+    );
+    b.keys(TAB);
+    b.keys("analytical-engine");
+    b.keys(TAB);
+    b.keys("analytical-engin");
+    b.keys(ENTER);
+    b.wait_text("#error", "The passwords do not match");
+    assert_eq!(b.focused_id(), "password-confirm");
+    assert_eq!(
+        b.execute(
+            "return document.activeElement.getAttribute('aria-invalid')",
+            json!([])
+        ),
+        json!("true")
+    );
+    site.browser.screenshot("onboarding-mismatch");
+    let b = &site.browser;
+    b.keys("e");
+    b.keys(ENTER);
+    site.wait_profile("Ada Lovelace");
+    let b = &site.browser;
+    b.wait_text("#user-role", "Owner");
+    b.wait_text("#user-credentials", "homeassistant");
+    site.assert_clean_console();
+    // The owner exists and signs in with the password they chose.
+    let session = site.session();
+    assert!(session["access_token"].is_string(), "{session}");
+    site.browser.click("#signout");
+    site.browser.wait_visible("#signin");
+    site.sign_in("ada_lovelace", "analytical-engine", false);
+    site.wait_profile("Ada Lovelace");
+    // Onboarding is over: the page says so and offers to sign in.
+    site.browser.goto(&site.url("/onboarding.html"));
+    site.browser.wait_text("#title", "Already set up");
+    site.browser.wait_visible("#signin");
+    site.stop().await;
+}
