@@ -41,6 +41,7 @@ pub mod models;
 pub mod net;
 pub mod permissions;
 pub mod provider;
+pub mod recovery;
 pub mod registry;
 pub mod rng;
 pub mod storage;

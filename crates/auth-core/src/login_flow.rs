@@ -23,6 +23,12 @@
 //!   counter as opt-in MFA, with the current module's limit.
 //!
 //! After the chain, the user's opt-in modules that are not in the chain are asked as usual.
+//!
+//! # Recovery codes
+//!
+//! At every `mfa` step, a value shaped like a recovery code (see [`crate::recovery`]) in the
+//! form is checked against the user's recovery codes instead of the module: one that matches is
+//! used up and passes the step; one that does not counts as a wrong code.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -125,6 +131,35 @@ impl LoginFlow {
         self.invalid_mfa_times += 1;
         let max = module.max_retry();
         max > 0 && self.invalid_mfa_times >= max
+    }
+
+    /// A recovery code typed into an MFA form instead of the module's code: `None` when the
+    /// input holds nothing shaped like one (the module decides), else whether it was one of the
+    /// user's unused codes (now used up).
+    async fn recovery_code(
+        manager: &AuthManager,
+        user_id: Option<&str>,
+        input: &Map<String, Value>,
+    ) -> Result<Option<bool>, FlowError> {
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let Some(candidate) = input
+            .values()
+            .filter_map(Value::as_str)
+            .find(|text| crate::recovery::looks_like_code(text))
+        else {
+            return Ok(None);
+        };
+        let used = manager
+            .recovery_codes()
+            .redeem(user_id, candidate, manager.clock().now())
+            .await
+            .map_err(|e| FlowError::Handler(e.to_string()))?;
+        if used {
+            tracing::warn!(user_id, "a recovery code was used to sign in");
+        }
+        Ok(Some(used))
     }
 
     async fn after_provider(&mut self, data: Value) -> Result<FlowResult, FlowError> {
@@ -292,10 +327,15 @@ impl LoginFlow {
         let Some(module) = state.entries.get(state.index).map(|e| e.module.clone()) else {
             return Ok(FlowResult::abort("unknown_error"));
         };
-        let ok = module
-            .validate_subject(&state.subject, &input)
-            .await
-            .map_err(|e| FlowError::Handler(e.to_string()))?;
+        let ok = match Self::recovery_code(&self.manager, state.subject.user_id.as_deref(), &input)
+            .await?
+        {
+            Some(ok) => ok,
+            None => module
+                .validate_subject(&state.subject, &input)
+                .await
+                .map_err(|e| FlowError::Handler(e.to_string()))?,
+        };
         if ok {
             state.index += 1;
             return self.enter_chain_step(state).await;
@@ -433,10 +473,13 @@ impl LoginFlow {
         let Some(module) = self.manager.mfa_module(module_id) else {
             return Ok(FlowResult::abort("unknown_error"));
         };
-        let ok = module
-            .validate(user_id, &input)
-            .await
-            .map_err(|e| FlowError::Handler(e.to_string()))?;
+        let ok = match Self::recovery_code(&self.manager, Some(user_id), &input).await? {
+            Some(ok) => ok,
+            None => module
+                .validate(user_id, &input)
+                .await
+                .map_err(|e| FlowError::Handler(e.to_string()))?,
+        };
         if ok {
             return Ok(finish(credentials));
         }

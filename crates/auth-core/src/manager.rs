@@ -27,6 +27,7 @@ use crate::models::{
 use crate::net::user_not_allowed_reason;
 use crate::permissions::{Permissions, Policy, merge_policies};
 use crate::provider::{AuthAccess, AuthProvider, LoginContext, ProviderKey};
+use crate::recovery::RecoveryCodes;
 use crate::rng::{OsRng, SharedRng, new_secret, new_uuid_hex, random_hex};
 use crate::storage::Storage;
 use crate::store::{AuthStore, SAVE_DELAY};
@@ -155,6 +156,7 @@ impl AuthManagerBuilder {
     pub async fn build(self) -> Result<AuthManager, AuthError> {
         let store = AuthStore::new(self.storage.clone(), self.clock.clone());
         store.ensure_loaded().await?;
+        let recovery = RecoveryCodes::load(self.storage.clone()).await?;
         let mut providers = IndexMap::new();
         let mut chains = HashMap::new();
         let mut modules = IndexMap::new();
@@ -237,6 +239,7 @@ impl AuthManagerBuilder {
                 revoke_callbacks: Mutex::new(HashMap::new()),
                 callback_ids: AtomicU64::new(1),
                 user_creation: tokio::sync::Mutex::new(()),
+                recovery,
             }),
         })
     }
@@ -296,6 +299,7 @@ struct Inner {
     revoke_callbacks: Mutex<HashMap<String, Vec<(u64, RevokeCallback)>>>,
     callback_ids: AtomicU64,
     user_creation: tokio::sync::Mutex<()>,
+    recovery: RecoveryCodes,
 }
 
 /// Home Assistant's auth manager. Cheap to clone; clones share everything.
@@ -838,6 +842,9 @@ impl AuthManager {
         for token in removed {
             self.run_revoke_callbacks(&token);
         }
+        if let Err(error) = self.inner.recovery.remove_user(user_id).await {
+            tracing::error!(%error, "cannot forget the recovery codes of a removed user");
+        }
         self.emit(AuthEvent::UserRemoved {
             user_id: user_id.to_owned(),
         });
@@ -905,10 +912,104 @@ impl AuthManager {
         Ok(module.setup_user(user_id, data).await?)
     }
 
-    /// Removes a user's enrolment in a module.
+    /// Removes a user's enrolment in a module; with the last module go their recovery codes.
     pub async fn disable_user_mfa(&self, user_id: &str, module_id: &str) -> Result<(), AuthError> {
         let module = self.mfa_target(user_id, module_id, "disable")?;
-        Ok(module.depose_user(user_id).await?)
+        module.depose_user(user_id).await?;
+        if self.user_mfa_modules(user_id).await?.is_empty() {
+            self.inner.recovery.remove_user(user_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Every module a user is set up in, opt-in or only in a provider's required chain (each
+    /// instance once).
+    async fn user_mfa_modules(&self, user_id: &str) -> Result<Vec<Arc<dyn MfaModule>>, AuthError> {
+        let mut out: Vec<Arc<dyn MfaModule>> = Vec::new();
+        let chained = self.inner.chains.values().flatten().map(|e| &e.module);
+        for module in self.inner.modules.values().chain(chained) {
+            if !out.iter().any(|m| m.id() == module.id()) && module.is_user_setup(user_id).await? {
+                out.push(module.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The recovery codes of every user.
+    pub fn recovery_codes(&self) -> &RecoveryCodes {
+        &self.inner.recovery
+    }
+
+    /// Makes ten new recovery codes for a user with MFA (replacing the old ones) and returns
+    /// them; they are never shown again.
+    pub async fn generate_recovery_codes(&self, user_id: &str) -> Result<Vec<String>, AuthError> {
+        let user = self.user(user_id).ok_or(AuthError::UserNotFound)?;
+        if user.system_generated {
+            return Err(AuthError::Invalid(
+                "System generated users cannot have recovery codes.".to_owned(),
+            ));
+        }
+        if self.user_mfa_modules(user_id).await?.is_empty() {
+            return Err(AuthError::Invalid(
+                "Recovery codes need multi-factor authentication: enable a module first."
+                    .to_owned(),
+            ));
+        }
+        self.inner
+            .recovery
+            .generate(user_id, self.inner.rng.as_ref(), self.now())
+            .await
+    }
+
+    /// Whether `code` is a current second factor of the user: one of their unused recovery codes
+    /// (used up by this check), or a code one of their modules accepts (typed into the module's
+    /// first input field). `false` when they have no second factor.
+    pub async fn verify_second_factor(&self, user_id: &str, code: &str) -> Result<bool, AuthError> {
+        if crate::recovery::looks_like_code(code) {
+            return self.inner.recovery.redeem(user_id, code, self.now()).await;
+        }
+        for module in self.user_mfa_modules(user_id).await? {
+            let Some(field) = module
+                .input_schema()
+                .fields()
+                .first()
+                .map(|f| f.name.clone())
+            else {
+                continue;
+            };
+            let mut input = Map::new();
+            input.insert(field, Value::String(code.to_owned()));
+            if module.validate(user_id, &input).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// An administrator's reset of a user's second factors (lost device): every MFA enrolment
+    /// and the recovery codes are removed, and the user's sign-in sessions (refresh tokens of
+    /// type `normal`) are revoked; long-lived tokens stay. Returns the ids of the modules that
+    /// were reset. Who may ask is the caller's business.
+    pub async fn reset_user_mfa(&self, user_id: &str) -> Result<Vec<String>, AuthError> {
+        let user = self.user(user_id).ok_or(AuthError::UserNotFound)?;
+        if user.system_generated {
+            return Err(AuthError::Invalid(
+                "System generated users have no multi-factor auth modules.".to_owned(),
+            ));
+        }
+        let mut reset = Vec::new();
+        for module in self.user_mfa_modules(user_id).await? {
+            module.depose_user(user_id).await?;
+            reset.push(module.id().to_owned());
+        }
+        self.inner.recovery.remove_user(user_id).await?;
+        for token in self.refresh_tokens_of(user_id) {
+            if token.token_type == TokenType::Normal {
+                self.remove_refresh_token(&token.id).await?;
+            }
+        }
+        tracing::warn!(user_id, modules = ?reset, "multi-factor authentication reset");
+        Ok(reset)
     }
 
     /// Starts an MFA setup flow for `user_id` in module `module_id`.

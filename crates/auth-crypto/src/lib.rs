@@ -77,6 +77,17 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// The stored form of a recovery code: `SHA256(salt || code)` as lowercase hex. Recovery codes
+/// carry 80 random bits, so a fast hash with a per-user salt keeps them out of reach of offline
+/// guessing without a slow hash per login attempt.
+#[must_use]
+pub fn recovery_code_hash(salt: &[u8], code: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(salt);
+    hasher.update(code.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
 /// PKCE `S256` check (RFC 7636): `BASE64URL-NOPAD(SHA256(ASCII(code_verifier))) == code_challenge`, compared in constant time.
 ///
 /// The format rules of the verifier and challenge (`^[A-Za-z0-9._~-]{43,128}$`,

@@ -8,6 +8,7 @@ mod fixtures;
 mod login_flow;
 mod permissions;
 mod props;
+mod recovery;
 mod storage;
 mod tokens;
 mod users;

@@ -1,6 +1,7 @@
 //! Home Assistant's websocket API (`GET /api/websocket`), the part that belongs to auth
 //! (`spec/websocket.md`): the authentication phase, the command envelope, and the `auth/*`,
-//! `config/auth/*` and `config/auth_provider/homeassistant/*` commands.
+//! `config/auth/*` and `config/auth_provider/homeassistant/*` commands; plus our own recovery
+//! code and MFA reset commands (`recovery.rs`).
 //!
 //! One task per connection reads a message, runs its command(s) to completion and writes the
 //! reply before reading the next one, so replies come in request order and at most one reply is
@@ -17,6 +18,7 @@ mod auth;
 mod config;
 mod messages;
 mod password;
+mod recovery;
 mod schema;
 
 use std::sync::Arc;
@@ -422,6 +424,13 @@ const COMMANDS: &[Command] = &[
         &[req("mfa_module_id", Kind::Str)],
         Access::HumanUser,
     ),
+    command("auth/recovery_codes", &[], Access::HumanUser),
+    command("auth/recovery_codes/generate", &[], Access::HumanUser),
+    command(
+        "config/auth/reset_mfa",
+        &[req("user_id", Kind::Str), opt("code", Kind::Str)],
+        Access::Admin,
+    ),
     command("config/auth/list", &[], Access::Admin),
     command(
         "config/auth/create",
@@ -563,6 +572,9 @@ async fn run(
         "auth/sign_path" => auth::sign_path(session, msg),
         "auth/setup_mfa" => auth::setup_mfa(session, msg).await,
         "auth/depose_mfa" => auth::depose_mfa(session, msg).await,
+        "auth/recovery_codes" => recovery::status(session),
+        "auth/recovery_codes/generate" => recovery::generate(session).await,
+        "config/auth/reset_mfa" => recovery::reset_mfa(session, msg).await,
         "config/auth/list" => Ok(config::list(session)),
         "config/auth/create" => config::create(session, msg).await,
         "config/auth/update" => config::update(session, msg).await,

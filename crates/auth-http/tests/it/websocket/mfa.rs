@@ -33,7 +33,7 @@ async fn current_user_has_ha_shape() {
 
 /// Submits the current TOTP code for `secret` to `flow_id`, retrying once if a 30 s step
 /// boundary passed in between.
-async fn confirm(ws: &mut Ws, flow_id: &Value, secret: &str) -> Value {
+pub(super) async fn confirm(ws: &mut Ws, flow_id: &Value, secret: &str) -> Value {
     for _ in 0..2 {
         let code = mfa_totp::code_at(secret, now()).unwrap();
         let result = ws

@@ -5,6 +5,7 @@ mod envelope;
 mod ha_fixture;
 mod mfa;
 mod password;
+mod recovery;
 mod tokens;
 mod users;
 
