@@ -57,6 +57,12 @@ pub enum UserCommand {
         /// Username.
         username: String,
     },
+    /// Reset the second factors of the user signing in with this username (lost device): every
+    /// MFA enrolment and recovery code is removed and their sign-in sessions are revoked.
+    MfaReset {
+        /// Username.
+        username: String,
+    },
 }
 
 /// `hass-auth token ...`.
@@ -212,6 +218,28 @@ pub async fn user(config_dir: &Path, command: UserCommand) -> Result<ExitCode> {
                     }
                     Err(error) => return Err(error.into()),
                 },
+                None => outcome(false, "", "User not found"),
+            }
+        }
+        UserCommand::MfaReset { username } => {
+            match credential_for(&host, &username).and_then(|c| manager.user_by_credentials(&c.id))
+            {
+                Some(user) => {
+                    let reset = manager.reset_user_mfa(&user.id).await?;
+                    tracing::warn!(user_id = user.id, modules = ?reset, "multi-factor authentication reset from the command line");
+                    outcome(
+                        true,
+                        &format!(
+                            "MFA reset ({}); sign-in sessions revoked",
+                            if reset.is_empty() {
+                                "no module was enabled".to_owned()
+                            } else {
+                                reset.join(", ")
+                            }
+                        ),
+                        "",
+                    )
+                }
                 None => outcome(false, "", "User not found"),
             }
         }

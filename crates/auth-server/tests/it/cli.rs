@@ -187,3 +187,70 @@ async fn storage_restore_brings_back_the_last_good_copy() {
         "the copy before the last write"
     );
 }
+
+/// Issue 17.4: `hass-auth user mfa-reset` over Home Assistant's own directory: Jörg's TOTP
+/// enrolment is gone from `auth_module.totp`, their sign-in sessions are revoked, and the
+/// long-lived tokens of other users stay.
+#[tokio::test]
+async fn mfa_reset_removes_the_factor_and_revokes_sessions() {
+    let config = TempConfig::from_fixture("ha-2026.2.3");
+    let dir = config.path().to_str().unwrap();
+    let storage = config.storage_dir();
+    let totp = |storage: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(storage.join("auth_module.totp")).unwrap())
+            .unwrap()
+    };
+    let auth = |storage: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(storage.join("auth")).unwrap()).unwrap()
+    };
+    let before = auth(&storage);
+    let joerg = before["data"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "Jörg Straße")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(totp(&storage)["data"]["users"].get(&joerg).is_some());
+    let tokens_of = |doc: &serde_json::Value, user: &str, kind: &str| {
+        doc["data"]["refresh_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["user_id"] == user && t["token_type"] == kind)
+            .count()
+    };
+    assert!(tokens_of(&before, &joerg, "normal") > 0);
+    let out = run(
+        config.path(),
+        &["user", "-c", dir, "mfa-reset", "JÖRG-STRASSE-ΣΑΣ"],
+    )
+    .await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "MFA reset (totp); sign-in sessions revoked\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(totp(&storage)["data"]["users"].get(&joerg).is_none());
+    let after = auth(&storage);
+    assert_eq!(tokens_of(&after, &joerg, "normal"), 0);
+    assert_eq!(
+        after["data"]["refresh_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["token_type"] == "long_lived_access_token")
+            .count(),
+        before["data"]["refresh_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["token_type"] == "long_lived_access_token")
+            .count()
+    );
+    let out = run(config.path(), &["user", "-c", dir, "mfa-reset", "nobody"]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (1, "User not found\n"));
+}
