@@ -183,7 +183,37 @@
     $("user-credentials").textContent = (user.credentials || [])
       .map((c) => c.auth_provider_type + (c.auth_provider_id ? " (" + c.auth_provider_id + ")" : "")).join(", ") || "—";
     renderModules(user.mfa_modules || []);
+    return loadRecovery(user.mfa_modules || []);
   }
+
+  // ----- recovery codes -----
+
+  async function loadRecovery(modules) {
+    const anyEnabled = modules.some((m) => m.enabled);
+    $("recovery").hidden = !anyEnabled;
+    if (!anyEnabled) { $("recovery-new").hidden = true; return null; }
+    const info = await command({ type: "auth/recovery_codes" });
+    $("recovery-status").textContent = info
+      ? info.remaining + " of " + info.total + " codes left (made " + when(info.created_at) + ")."
+      : "You have no recovery codes yet.";
+    return info;
+  }
+
+  async function makeRecoveryCodes() {
+    const made = await command({ type: "auth/recovery_codes/generate" });
+    $("recovery-codes").replaceChildren(...made.codes.map((code) => H.el("li", { textContent: code })));
+    $("recovery-new").hidden = false;
+    $("recovery-heading").focus();
+    const info = await command({ type: "auth/recovery_codes" });
+    if (info) $("recovery-status").textContent = info.remaining + " of " + info.total + " codes left.";
+  }
+
+  $("recovery-generate").addEventListener("click", () => guarded(makeRecoveryCodes));
+  $("recovery-done").addEventListener("click", () => {
+    $("recovery-codes").replaceChildren();
+    $("recovery-new").hidden = true;
+    $("recovery-generate").focus();
+  });
 
   function renderModules(modules) {
     const list = $("mfa-list");
@@ -212,7 +242,11 @@
   function showSetupStep(module, step) {
     if (step.type === "create_entry") {
       closeSetup();
-      return loadUser().then(() => status(module.name + " is enabled."));
+      // A first second factor comes with recovery codes, shown once.
+      return loadUser().then(async (recovery) => {
+        status(module.name + " is enabled.");
+        if (!recovery) await makeRecoveryCodes();
+      });
     }
     if (step.type === "abort") {
       closeSetup();

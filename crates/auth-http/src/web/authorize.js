@@ -31,7 +31,7 @@
       case "select_mfa_module":
         return { title: "Two-factor authentication", hint: "Choose how you want to confirm that it is you.", button: "Next" };
       case "mfa":
-        return { title: "Two-factor authentication", hint: "Enter the code from " + module + ".", button: "Verify" };
+        return { title: "Two-factor authentication", hint: "Enter the code from " + module + ". Lost your device? Enter one of your recovery codes instead.", button: "Verify" };
       case "mfa_setup":
         return {
           title: "Set up " + module,

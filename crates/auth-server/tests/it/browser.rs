@@ -349,7 +349,21 @@ async fn totp_setup_on_the_profile_then_login_with_it() {
         "#mfa-list li:first-child",
         "Time-based One Time Password Enabled",
     );
+    // The first second factor comes with ten recovery codes, shown once.
+    let b = &site.browser;
+    b.wait_visible("#recovery-new");
+    let codes = b.execute(
+        "return [...document.querySelectorAll('#recovery-codes li')].map(li => li.textContent)",
+        json!([]),
+    );
+    let codes: Vec<String> = serde_json::from_value(codes).unwrap();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    b.wait_text("#recovery-status", "10 of 10 codes left");
     site.browser.screenshot("enabled");
+    let b = &site.browser;
+    b.click("#recovery-done");
+    b.wait_hidden("#recovery-new");
+    assert_eq!(b.focused_id(), "recovery-generate");
     // A second module (a PIN: a plain form, no QR code).
     let b = &site.browser;
     b.click("#mfa-list button[data-module=insecure_example]");
@@ -397,6 +411,20 @@ async fn totp_setup_on_the_profile_then_login_with_it() {
     b.keys(&mfa_totp::code_at(&secret, now() + 30).unwrap());
     b.keys(ENTER);
     site.wait_profile("Read Only");
+    // Lost the phone: a recovery code in the code field gets in, once.
+    site.browser.click("#signout");
+    site.browser.wait_visible("#signin");
+    site.sign_in(READONLY.0, READONLY.1, false);
+    let b = &site.browser;
+    b.wait_visible("#field-multi_factor_auth_module");
+    b.click("#field-multi_factor_auth_module option[value=totp]");
+    b.click("#submit");
+    b.wait_visible("#field-code");
+    b.type_into("#field-code", &codes[4]);
+    b.click("#submit");
+    site.wait_profile("Read Only");
+    site.browser
+        .wait_text("#recovery-status", "9 of 10 codes left");
     // Disable both again.
     for (id, name) in [
         ("totp", "Time-based One Time Password"),
@@ -411,6 +439,7 @@ async fn totp_setup_on_the_profile_then_login_with_it() {
         .wait_text("#mfa-list li:first-child", "Not enabled");
     site.browser
         .wait_text("#mfa-list li:nth-child(2)", "Not enabled");
+    site.browser.wait_hidden("#recovery");
     site.assert_clean_console();
     site.stop().await;
 }
