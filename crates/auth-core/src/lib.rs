@@ -34,6 +34,7 @@ pub mod clock;
 pub mod codes;
 pub mod error;
 pub mod events;
+pub mod history;
 pub mod login_flow;
 pub mod manager;
 pub mod mfa;

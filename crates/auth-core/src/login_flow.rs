@@ -39,10 +39,11 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+use crate::history::{SignInEvent, SignInResult};
 use crate::manager::AuthManager;
 use crate::mfa::{ChainEntry, MfaModule, MfaSubject};
 use crate::models::{Credentials, MFA_SESSION_EXPIRATION};
-use crate::provider::{AuthProvider, ProviderLoginFlow};
+use crate::provider::{AuthProvider, LoginContext, ProviderLoginFlow};
 
 /// Step id of the module picker.
 pub const STEP_SELECT_MFA_MODULE: &str = "select_mfa_module";
@@ -97,6 +98,11 @@ pub struct LoginFlow {
     created_at: OffsetDateTime,
     stage: Stage,
     invalid_mfa_times: u32,
+    /// Where the login comes from, for the sign-in history.
+    ip: Option<std::net::IpAddr>,
+    client_id: Option<String>,
+    /// Second factors passed so far (module ids, `recovery_code`).
+    mfa_used: Vec<String>,
 }
 
 impl LoginFlow {
@@ -114,7 +120,67 @@ impl LoginFlow {
             created_at,
             stage: Stage::Provider,
             invalid_mfa_times: 0,
+            ip: None,
+            client_id: None,
+            mfa_used: Vec::new(),
         }
+    }
+
+    /// Takes the client's address and id from the flow's context (for the sign-in history).
+    pub fn with_context(mut self, context: &LoginContext) -> Self {
+        self.ip = context.ip_address;
+        self.client_id = context.client_id.clone();
+        self
+    }
+
+    fn event(&self, result: SignInResult) -> SignInEvent {
+        SignInEvent {
+            time: self.manager.clock().now(),
+            result,
+            ip: self.ip,
+            client_id: self.client_id.clone(),
+            provider_type: self.provider.provider_type().to_owned(),
+            provider_id: self.provider.provider_id().map(str::to_owned),
+            mfa: self.mfa_used.clone(),
+        }
+    }
+
+    /// Notes an attempt of a known user in their sign-in history.
+    fn record(&self, user_id: Option<&str>, result: SignInResult) {
+        if let Some(user_id) = user_id {
+            self.manager
+                .sign_in_history()
+                .record(user_id, self.event(result));
+        }
+    }
+
+    /// The flow's end: noted in the history (a first sign-in waits for its user), then the entry.
+    fn finish(&self, credentials: &Credentials) -> FlowResult {
+        let event = self.event(SignInResult::Success);
+        let history = self.manager.sign_in_history();
+        match self.manager.user_by_credentials(&credentials.id) {
+            Some(user) => history.record(&user.id, event),
+            None => history.record_pending(&credentials.id, event),
+        }
+        finish(credentials)
+    }
+
+    /// A refused first step for `username`: noted in the history of the user it names, if any.
+    fn record_refused_login(&self, username: &str) {
+        let wanted = username.trim().to_lowercase();
+        let user = self.manager.users().into_iter().find(|user| {
+            user.credentials.iter().any(|c| {
+                c.belongs_to(self.provider.provider_type(), self.provider.provider_id())
+                    && self
+                        .provider
+                        .credential_username(c)
+                        .is_some_and(|name| name.trim().to_lowercase() == wanted)
+            })
+        });
+        self.record(
+            user.as_ref().map(|u| u.id.as_str()),
+            SignInResult::InvalidAuth,
+        );
     }
 
     fn chain(&self) -> &[ChainEntry] {
@@ -297,6 +363,9 @@ impl LoginFlow {
             }
             // Enrolled (the setup's own result, e.g. a TOTP secret, never leaves the flow).
             FlowResult::CreateEntry { .. } => {
+                if let Some(entry) = state.entries.get(state.index) {
+                    self.mfa_used.push(entry.module.id().to_owned());
+                }
                 state.index += 1;
                 Box::pin(self.enter_chain_step(state)).await
             }
@@ -337,12 +406,15 @@ impl LoginFlow {
                 .map_err(|e| FlowError::Handler(e.to_string()))?,
         };
         if ok {
+            self.mfa_used.push(used_factor(&input, module.id()));
             state.index += 1;
             return self.enter_chain_step(state).await;
         }
         if self.count_failure(module.as_ref()) {
+            self.record(state.subject.user_id.as_deref(), SignInResult::TooManyRetry);
             return Ok(FlowResult::abort("too_many_retry"));
         }
+        self.record(state.subject.user_id.as_deref(), SignInResult::InvalidCode);
         let result = chain_code_form(&state, Some("invalid_code"));
         self.stage = Stage::Chain(Box::new(state));
         Ok(result)
@@ -385,7 +457,7 @@ impl LoginFlow {
             false => None,
         };
         let Some(user) = user else {
-            return Ok(finish(&credentials));
+            return Ok(self.finish(&credentials));
         };
         // Fail closed: if a module cannot tell whether the user is enrolled (its store is
         // unreadable), refuse the login rather than skip the second factor.
@@ -416,7 +488,7 @@ impl LoginFlow {
             };
             return Ok(self.select_form(None));
         }
-        Ok(finish(&credentials))
+        Ok(self.finish(&credentials))
     }
 
     fn select_form(&self, error: Option<&str>) -> FlowResult {
@@ -481,11 +553,16 @@ impl LoginFlow {
                 .map_err(|e| FlowError::Handler(e.to_string()))?,
         };
         if ok {
-            return Ok(finish(credentials));
+            self.mfa_used.push(used_factor(&input, module.id()));
+            let credentials = credentials.clone();
+            return Ok(self.finish(&credentials));
         }
+        let user_id = user_id.clone();
         if self.count_failure(module.as_ref()) {
+            self.record(Some(&user_id), SignInResult::TooManyRetry);
             return Ok(FlowResult::abort("too_many_retry"));
         }
+        self.record(Some(&user_id), SignInResult::InvalidCode);
         self.show_mfa_form(Some("invalid_code")).await
     }
 }
@@ -553,6 +630,19 @@ fn form(
         description_placeholders: placeholders,
         last_step: None,
         preview: None,
+    }
+}
+
+/// What passed an MFA step: a recovery code, or the module.
+fn used_factor(input: &Map<String, Value>, module_id: &str) -> String {
+    let recovery = input
+        .values()
+        .filter_map(Value::as_str)
+        .any(crate::recovery::looks_like_code);
+    if recovery {
+        "recovery_code".to_owned()
+    } else {
+        module_id.to_owned()
     }
 }
 
@@ -662,6 +752,11 @@ impl Flow for LoginFlow {
             }
             (STEP_MFA, Stage::Mfa { .. }) => self.mfa_step(input).await,
             (_, Stage::Provider) => {
+                let username = input
+                    .as_ref()
+                    .and_then(|i| i.get("username"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 let result = self
                     .steps
                     .step(step_id, input)
@@ -669,7 +764,17 @@ impl Flow for LoginFlow {
                     .map_err(|e| FlowError::Handler(e.to_string()))?;
                 match result {
                     FlowResult::CreateEntry { data, .. } => self.after_provider(data).await,
-                    other => Ok(other),
+                    other => {
+                        let refused = matches!(
+                            &other,
+                            FlowResult::Form { errors: Some(errors), .. }
+                                if errors.get("base").and_then(Value::as_str) == Some("invalid_auth")
+                        );
+                        if let (true, Some(username)) = (refused, username) {
+                            self.record_refused_login(&username);
+                        }
+                        Ok(other)
+                    }
                 }
             }
             (other, _) => Err(FlowError::UnknownStep(other.to_owned())),

@@ -18,6 +18,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::codes::{AuthCode, AuthCodes, DEFAULT_MAX_CODES};
 use crate::error::AuthError;
 use crate::events::AuthEvent;
+use crate::history::SignInHistory;
 use crate::login_flow::{LoginFlow, credentials_from_flow_data};
 use crate::mfa::{ChainEntry, MfaModule};
 use crate::models::{
@@ -157,6 +158,7 @@ impl AuthManagerBuilder {
         let store = AuthStore::new(self.storage.clone(), self.clock.clone());
         store.ensure_loaded().await?;
         let recovery = RecoveryCodes::load(self.storage.clone()).await?;
+        let history = SignInHistory::load(self.storage.clone()).await?;
         let mut providers = IndexMap::new();
         let mut chains = HashMap::new();
         let mut modules = IndexMap::new();
@@ -240,6 +242,7 @@ impl AuthManagerBuilder {
                 callback_ids: AtomicU64::new(1),
                 user_creation: tokio::sync::Mutex::new(()),
                 recovery,
+                history,
             }),
         })
     }
@@ -300,6 +303,7 @@ struct Inner {
     callback_ids: AtomicU64,
     user_creation: tokio::sync::Mutex<()>,
     recovery: RecoveryCodes,
+    history: Arc<SignInHistory>,
 }
 
 /// Home Assistant's auth manager. Cheap to clone; clones share everything.
@@ -374,7 +378,13 @@ impl AuthManager {
 
     /// Writes pending changes (call on shutdown).
     pub async fn flush(&self) -> Result<(), AuthError> {
-        Ok(self.inner.store.flush().await?)
+        self.inner.store.flush().await?;
+        Ok(self.inner.history.flush().await?)
+    }
+
+    /// Every user's recent sign-ins and failed attempts.
+    pub fn sign_in_history(&self) -> &Arc<SignInHistory> {
+        &self.inner.history
     }
 
     // ----- providers and modules -----
@@ -643,6 +653,7 @@ impl AuthManager {
         self.emit(AuthEvent::UserAdded {
             user_id: user_id.clone(),
         });
+        self.inner.history.claim_pending(&credentials.id, &user_id);
         self.user(&user_id).ok_or(AuthError::UserNotFound)
     }
 
@@ -845,6 +856,7 @@ impl AuthManager {
         if let Err(error) = self.inner.recovery.remove_user(user_id).await {
             tracing::error!(%error, "cannot forget the recovery codes of a removed user");
         }
+        self.inner.history.remove_user(user_id);
         self.emit(AuthEvent::UserRemoved {
             user_id: user_id.to_owned(),
         });
@@ -1427,7 +1439,7 @@ impl AuthManager {
         }
         let access: Arc<dyn AuthAccess> = Arc::new(self.clone());
         let steps = provider.login_flow(&context, access).await?;
-        let flow = LoginFlow::new(self.clone(), provider, steps, self.now());
+        let flow = LoginFlow::new(self.clone(), provider, steps, self.now()).with_context(&context);
         let handler = serde_json::json!([provider_type, provider_id]);
         Ok(Some(
             self.inner

@@ -24,6 +24,8 @@ pub struct LoginContext {
     pub code_challenge_method: Option<String>,
     /// Whether the request came through a trusted proxy (never trusted by `trusted_networks`).
     pub via_trusted_proxy: bool,
+    /// The OAuth client that started the login (for the sign-in history).
+    pub client_id: Option<String>,
 }
 
 /// Why a provider operation failed.

@@ -316,6 +316,7 @@ async fn start_flow(
         code_challenge: data.code_challenge,
         code_challenge_method: data.code_challenge_method,
         via_trusted_proxy: client.via_proxy,
+        client_id: Some(data.client_id.clone()),
     };
     let started = http
         .manager()

@@ -335,6 +335,29 @@
     }));
   }
 
+  const historyResults = {
+    success: "Signed in", invalid_auth: "Wrong password", invalid_code: "Wrong code", too_many_retry: "Too many wrong codes",
+  };
+
+  async function loadHistory() {
+    const events = await command({ type: "auth/sign_in_history" });
+    if (events.length === 0) {
+      $("history").replaceChildren(H.el("tr", {}, H.el("td", { colSpan: 5, textContent: "No sign-ins recorded yet." })));
+      return;
+    }
+    $("history").replaceChildren(...events.map((event) => {
+      const ok = event.result === "success";
+      const method = event.provider_type + (event.provider_id ? " (" + event.provider_id + ")" : "")
+        + (event.mfa.length ? " + " + event.mfa.map((m) => m === "recovery_code" ? "recovery code" : m).join(" + ") : "");
+      return H.el("tr", { "data-result": event.result },
+        H.el("td", { textContent: when(event.time) }),
+        H.el("td", {}, H.el("span", { className: "badge" + (ok ? " on" : " bad"), textContent: historyResults[event.result] || event.result })),
+        H.el("td", { textContent: event.ip || "—" }),
+        H.el("td", { textContent: event.client_id || "—" }),
+        H.el("td", { textContent: method }));
+    }));
+  }
+
   async function revoke(token) {
     await command({ type: "auth/delete_refresh_token", refresh_token_id: token.id });
     if (token.is_current) {
@@ -381,6 +404,7 @@
     await guarded(async () => {
       await loadUser();
       await loadTokens();
+      await loadHistory();
       status("");
     });
   }

@@ -425,6 +425,7 @@ const COMMANDS: &[Command] = &[
         Access::HumanUser,
     ),
     command("auth/recovery_codes", &[], Access::HumanUser),
+    command("auth/sign_in_history", &[], Access::HumanUser),
     command("auth/recovery_codes/generate", &[], Access::HumanUser),
     command(
         "config/auth/reset_mfa",
@@ -573,6 +574,7 @@ async fn run(
         "auth/setup_mfa" => auth::setup_mfa(session, msg).await,
         "auth/depose_mfa" => auth::depose_mfa(session, msg).await,
         "auth/recovery_codes" => recovery::status(session),
+        "auth/sign_in_history" => Ok(recovery::sign_in_history(session)),
         "auth/recovery_codes/generate" => recovery::generate(session).await,
         "config/auth/reset_mfa" => recovery::reset_mfa(session, msg).await,
         "config/auth/list" => Ok(config::list(session)),

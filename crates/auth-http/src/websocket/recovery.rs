@@ -1,6 +1,8 @@
-//! Commands of our own (Home Assistant has neither): a user's recovery codes, and an
-//! administrator's reset of another user's second factors.
+//! Commands of our own (Home Assistant has none of them): a user's recovery codes and sign-in
+//! history, and an administrator's reset of another user's second factors.
 //!
+//! * `auth/sign_in_history` → the user's last 20 sign-ins and failed attempts, newest first:
+//!   `[{"time", "result", "ip", "client_id", "provider_type", "provider_id", "mfa"}]`;
 //! * `auth/recovery_codes` → `{"remaining", "total", "created_at"}` or `null`;
 //! * `auth/recovery_codes/generate` → `{"codes": [10 codes]}`, shown once, replacing old ones;
 //! * `config/auth/reset_mfa` `{user_id, code?}` (admins) → `{"reset": [module ids]}`: removes
@@ -24,6 +26,18 @@ pub(super) fn status(session: &Session) -> Result<Value, WsError> {
             }),
             None => Value::Null,
         },
+    )
+}
+
+pub(super) fn sign_in_history(session: &Session) -> Value {
+    Value::Array(
+        session
+            .manager()
+            .sign_in_history()
+            .of(&session.user_id)
+            .iter()
+            .map(|event| event.to_json())
+            .collect(),
     )
 }
 

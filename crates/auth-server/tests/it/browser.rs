@@ -425,6 +425,15 @@ async fn totp_setup_on_the_profile_then_login_with_it() {
     site.wait_profile("Read Only");
     site.browser
         .wait_text("#recovery-status", "9 of 10 codes left");
+    // The sign-in history shows it, newest first, with the sign-ins before it.
+    site.browser
+        .wait_text("#history tr:first-child", "homeassistant + recovery code");
+    site.browser
+        .wait_text("#history tr:nth-child(2)", "homeassistant + totp");
+    site.browser
+        .wait_text("#history tr:first-child", "127.0.0.1");
+    site.browser
+        .wait_text("#history tr:first-child", "Signed in");
     // Disable both again.
     for (id, name) in [
         ("totp", "Time-based One Time Password"),
