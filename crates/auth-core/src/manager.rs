@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::broadcast;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::codes::{AuthCode, AuthCodes, DEFAULT_MAX_CODES};
+use crate::codes::{AuthCode, AuthCodes, DEFAULT_MAX_CODES, Redemption};
 use crate::error::AuthError;
 use crate::events::AuthEvent;
 use crate::login_flow::{LoginFlow, credentials_from_flow_data};
@@ -1366,13 +1366,67 @@ impl AuthManager {
     }
 
     /// Redeems an authorization code (single use, even when it turns out invalid). Codes whose
-    /// credentials were linked but have since been removed are invalid.
+    /// credentials were linked but have since been removed are invalid. Does not revoke
+    /// anything on reuse: token endpoints use [`Self::redeem_auth_code`].
     pub fn take_auth_code(&self, client_id: &str, code: &str) -> Option<AuthCode> {
         let code = self.inner.codes.take(client_id, code, self.now())?;
+        self.usable_code(code)
+    }
+
+    fn usable_code(&self, code: AuthCode) -> Option<AuthCode> {
         if !code.credentials.is_new && self.user_by_credentials(&code.credentials.id).is_none() {
             return None;
         }
         Some(code)
+    }
+
+    /// Redeems an authorization code like [`Self::take_auth_code`]; a code presented again
+    /// within its lifetime is invalid and revokes the refresh tokens already issued from it
+    /// (RFC 9700 §4.2.4). Record each token issued from a code with
+    /// [`Self::record_auth_code_token`].
+    ///
+    /// # Errors
+    ///
+    /// Revoking the tokens could not be saved.
+    pub async fn redeem_auth_code(
+        &self,
+        client_id: &str,
+        code: &str,
+    ) -> Result<Option<AuthCode>, AuthError> {
+        match self.inner.codes.redeem(client_id, code, self.now()) {
+            Redemption::Valid(code) => Ok(self.usable_code(*code)),
+            Redemption::Reused(tokens) => {
+                if !tokens.is_empty() {
+                    self.revoke_many(&tokens).await?;
+                }
+                Ok(None)
+            }
+            Redemption::Invalid => Ok(None),
+        }
+    }
+
+    /// Remembers that refresh token `refresh_token_id` was issued from `code`, so that a reuse
+    /// of the code revokes it. When the code was presented again meanwhile, revokes the token
+    /// now and returns `false` (the caller must not hand it out).
+    ///
+    /// # Errors
+    ///
+    /// Revoking the token could not be saved.
+    pub async fn record_auth_code_token(
+        &self,
+        client_id: &str,
+        code: &str,
+        refresh_token_id: &str,
+    ) -> Result<bool, AuthError> {
+        if self
+            .inner
+            .codes
+            .record_token(client_id, code, refresh_token_id)
+        {
+            return Ok(true);
+        }
+        self.revoke_many(&[refresh_token_id.to_owned()]).await?;
+        Ok(false)
     }
 
     /// The authorization code table.
