@@ -20,12 +20,20 @@ use crate::{EXIT_NEGATIVE, EXIT_UNUSABLE};
 pub enum UserCommand {
     /// List usernames.
     List,
-    /// Add a username and password (the username must already be normalised).
+    /// Add a username and password (the username must already be normalised); with `--owner`,
+    /// create the owner (an administrator) who signs in with them, which closes onboarding's
+    /// user step.
     Add {
         /// Username (lowercase, no surrounding whitespace).
         username: String,
         /// Password.
         password: String,
+        /// Create the owner: a user in the administrators group, marked owner, with this login.
+        #[arg(long)]
+        owner: bool,
+        /// The owner's display name (default: the username).
+        #[arg(long, requires = "owner")]
+        name: Option<String>,
     },
     /// Remove a username (and its login; linked users keep their other credentials).
     Remove {
@@ -143,16 +151,22 @@ pub async fn user(config_dir: &Path, command: UserCommand) -> Result<ExitCode> {
             println!("Total users: {}", names.len());
             ExitCode::SUCCESS
         }
-        UserCommand::Add { username, password } => {
-            match provider.add_auth(&username, &password).await {
-                Ok(()) => outcome(true, "Auth created", ""),
-                Err(ProviderError::InvalidUsername { message, .. }) => {
-                    eprintln!("{message}");
-                    outcome(false, "", "Username already exists!")
-                }
-                Err(error) => return Err(error.into()),
+        UserCommand::Add {
+            username,
+            password,
+            owner: true,
+            name,
+        } => crate::owner::add_owner(&host, provider, &username, &password, name).await?,
+        UserCommand::Add {
+            username, password, ..
+        } => match provider.add_auth(&username, &password).await {
+            Ok(()) => outcome(true, "Auth created", ""),
+            Err(ProviderError::InvalidUsername { message, .. }) => {
+                eprintln!("{message}");
+                outcome(false, "", "Username already exists!")
             }
-        }
+            Err(error) => return Err(error.into()),
+        },
         UserCommand::Remove { username } => match credential_for(&host, &username) {
             Some(credential) => {
                 manager.remove_credentials(&credential.id).await?;
