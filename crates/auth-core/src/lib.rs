@@ -37,6 +37,7 @@ pub mod events;
 pub mod login_flow;
 pub mod manager;
 pub mod mfa;
+pub mod mfa_setup;
 pub mod models;
 pub mod net;
 pub mod permissions;

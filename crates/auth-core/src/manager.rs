@@ -905,7 +905,37 @@ impl AuthManager {
         Ok(module.setup_user(user_id, data).await?)
     }
 
-    /// Removes a user's enrolment in a module.
+    /// The name of a provider the user signs in with whose required chain (`modules:`) holds
+    /// module `module_id`, if any: such an enrolment is not the user's to drop.
+    pub fn mfa_required_by(&self, user_id: &str, module_id: &str) -> Option<String> {
+        let user = self.user(user_id)?;
+        user.credentials.iter().find_map(|c| {
+            let chain = self.mfa_chain(&c.auth_provider_type, c.auth_provider_id.as_deref());
+            chain
+                .iter()
+                .any(|entry| entry.module.id() == module_id)
+                .then(|| {
+                    self.auth_provider(&c.auth_provider_type, c.auth_provider_id.as_deref())
+                        .map_or_else(|| c.auth_provider_type.clone(), |p| p.name().to_owned())
+                })
+        })
+    }
+
+    /// Removes the user's own enrolment in a module, as the user asked: refused with
+    /// [`AuthError::MfaRequired`] when a provider the user signs in with requires the module
+    /// (also when the module is the opt-in module of the same id). An administrator resets a
+    /// required enrolment with [`Self::disable_user_mfa`].
+    pub async fn disable_own_mfa(&self, user_id: &str, module_id: &str) -> Result<(), AuthError> {
+        if let Some(provider) = self.mfa_required_by(user_id, module_id) {
+            return Err(AuthError::MfaRequired {
+                module_id: module_id.to_owned(),
+                provider,
+            });
+        }
+        self.disable_user_mfa(user_id, module_id).await
+    }
+
+    /// Removes a user's enrolment in a module (an administrator's reset: no chain check).
     pub async fn disable_user_mfa(&self, user_id: &str, module_id: &str) -> Result<(), AuthError> {
         let module = self.mfa_target(user_id, module_id, "disable")?;
         Ok(module.depose_user(user_id).await?)
@@ -919,7 +949,15 @@ impl AuthManager {
     ) -> Result<FlowResponse, AuthError> {
         let module = self.mfa_target(user_id, module_id, "enable")?;
         let name = self.user(user_id).and_then(|u| u.name);
-        let flow = module.setup_flow(user_id, name.as_deref()).await?;
+        let mut flow = module.setup_flow(user_id, name.as_deref()).await?;
+        // Replacing an enrolment needs the current second factor first.
+        if module.is_user_setup(user_id).await? {
+            flow = Box::new(crate::mfa_setup::ReauthFirst::new(
+                module.clone(),
+                user_id.to_owned(),
+                flow,
+            ));
+        }
         Ok(self
             .inner
             .mfa_setup_flows

@@ -65,6 +65,14 @@ pub enum UserCommand {
         /// Username.
         username: String,
     },
+    /// Remove the MFA enrolment of the user signing in with this username (an administrator's
+    /// reset; also for modules a provider requires, which the user cannot drop themselves).
+    ResetMfa {
+        /// Username.
+        username: String,
+        /// MFA module id, e.g. `totp`.
+        module_id: String,
+    },
 }
 
 /// `hass-auth token ...`.
@@ -223,6 +231,22 @@ pub async fn user(config_dir: &Path, command: UserCommand) -> Result<ExitCode> {
                     Ok(_) => outcome(true, "User deactivated", ""),
                     Err(auth_core::AuthError::CannotDeactivateOwner) => {
                         outcome(false, "", "Unable to deactivate the owner")
+                    }
+                    Err(error) => return Err(error.into()),
+                },
+                None => outcome(false, "", "User not found"),
+            }
+        }
+        UserCommand::ResetMfa {
+            username,
+            module_id,
+        } => {
+            match credential_for(&host, &username).and_then(|c| manager.user_by_credentials(&c.id))
+            {
+                Some(user) => match manager.disable_user_mfa(&user.id, &module_id).await {
+                    Ok(()) => outcome(true, "MFA reset", ""),
+                    Err(error @ auth_core::AuthError::UnknownMfaModule(_)) => {
+                        outcome(false, "", &error.to_string())
                     }
                     Err(error) => return Err(error.into()),
                 },
