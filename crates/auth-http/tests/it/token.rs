@@ -12,6 +12,21 @@ fn form(server: &crate::harness::Server, pairs: &[(&str, &str)]) -> Request {
     Request::post("/auth/token").form(pairs)
 }
 
+/// The owner signs in: the authorization code.
+async fn owner_code(server: &crate::harness::Server) -> String {
+    let flow = start_flow(server, json!(["homeassistant", null]))
+        .await
+        .json();
+    let done = step(
+        server,
+        flow["flow_id"].as_str().unwrap(),
+        json!({"username": "owner", "password": "owner-pass"}),
+    )
+    .await
+    .json();
+    done["result"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn refresh_grant_and_revoke() {
     let (server, _owner) = onboarded().await;
@@ -126,17 +141,7 @@ async fn refresh_grant_and_revoke() {
 async fn code_grant_rules() {
     let (server, _owner) = onboarded().await;
     let client = server.client_id();
-    let flow = start_flow(&server, json!(["homeassistant", null]))
-        .await
-        .json();
-    let done = step(
-        &server,
-        flow["flow_id"].as_str().unwrap(),
-        json!({"username": "owner", "password": "owner-pass"}),
-    )
-    .await
-    .json();
-    let code = done["result"].as_str().unwrap().to_owned();
+    let code = owner_code(&server).await;
     let cases: [(&[(&str, &str)], &str); 5] = [
         (
             &[("grant_type", "authorization_code"), ("code", &code)],
@@ -343,17 +348,7 @@ async fn failed_logins_ban_the_ip_and_bans_expire() {
 async fn reusing_a_code_revokes_the_tokens_issued_from_it() {
     let (server, _owner) = onboarded().await;
     let client = server.client_id();
-    let flow = start_flow(&server, json!(["homeassistant", null]))
-        .await
-        .json();
-    let done = step(
-        &server,
-        flow["flow_id"].as_str().unwrap(),
-        json!({"username": "owner", "password": "owner-pass"}),
-    )
-    .await
-    .json();
-    let code = done["result"].as_str().unwrap().to_owned();
+    let code = owner_code(&server).await;
     let redeem = || {
         server.send(form(
             &server,

@@ -406,21 +406,21 @@ fn ha_admin(server: &crate::harness::Server) -> provider_homeassistant::HomeAssi
         .clone()
 }
 
+/// An onboarded server, the owner's socket, and Alice (in `group`) signed in: (server, owner
+/// socket, Alice's user id, Alice's access token).
+async fn with_alice(group: &str) -> (crate::harness::Server, Ws, String, String) {
+    let (server, owner) = onboarded().await;
+    let mut ws = Ws::authed(&server, &owner).await;
+    let (alice_id, alice_token, _) =
+        add_user(&server, &mut ws, "Alice", "alice", "alice-pass", &[group]).await;
+    (server, ws, alice_id, alice_token)
+}
+
 /// Issue 14 item 1: deleting a spelling variant of the owner's username used to fall back to a
 /// normalised removal of the owner's password entry, without the owner check.
 #[tokio::test]
 async fn no_spelling_of_the_owners_username_deletes_the_owners_password() {
-    let (server, owner) = onboarded().await;
-    let mut ws = Ws::authed(&server, &owner).await;
-    let (_, alice_token, _) = add_user(
-        &server,
-        &mut ws,
-        "Alice",
-        "alice",
-        "alice-pass",
-        &["system-admin"],
-    )
-    .await;
+    let (server, mut ws, _, alice_token) = with_alice("system-admin").await;
     let mut alice = Ws::authed(&server, &alice_token).await;
     for variant in ["Owner", " owner", "OWNER\t", "owner\u{3000}"] {
         assert_eq!(
@@ -457,17 +457,7 @@ async fn no_spelling_of_the_owners_username_deletes_the_owners_password() {
 /// is when the old code let the entry in at all.
 #[tokio::test]
 async fn creating_a_password_for_the_owners_username_never_signs_in_as_the_owner() {
-    let (server, owner) = onboarded().await;
-    let mut ws = Ws::authed(&server, &owner).await;
-    let (_, alice_token, _) = add_user(
-        &server,
-        &mut ws,
-        "Alice",
-        "alice",
-        "alice-pass",
-        &["system-admin"],
-    )
-    .await;
+    let (server, _owner, _, alice_token) = with_alice("system-admin").await;
     ha_admin(&server).remove_auth("owner").await.unwrap();
     let mut alice = Ws::authed(&server, &alice_token).await;
     let mallory = alice
@@ -531,17 +521,7 @@ async fn creating_a_password_for_the_owners_username_never_signs_in_as_the_owner
 /// A rename onto a username that another credential carries would make logins ambiguous.
 #[tokio::test]
 async fn a_username_carried_by_another_credential_is_not_reused() {
-    let (server, owner) = onboarded().await;
-    let mut ws = Ws::authed(&server, &owner).await;
-    let (alice_id, _, _) = add_user(
-        &server,
-        &mut ws,
-        "Alice",
-        "alice",
-        "alice-pass",
-        &["system-users"],
-    )
-    .await;
+    let (server, mut ws, alice_id, _) = with_alice("system-users").await;
     ha_admin(&server).remove_auth("owner").await.unwrap();
     assert_eq!(
         ws.err(
