@@ -1,4 +1,8 @@
 //! Authorization codes: single use, bound to a client id, 10 minutes, bounded in number.
+//!
+//! A redeemed code is remembered (as [`Entry::Redeemed`], with the refresh tokens issued from
+//! it) until its lifetime ends, so that presenting it again revokes those tokens (RFC 9700
+//! §4.2.4: a second redemption means the code leaked).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -28,11 +32,49 @@ pub struct AuthCode {
 /// Key of a code: `(client_id, value)`.
 type CodeKey = (String, String);
 
-/// Codes by key, and their keys in the order they were issued (oldest first). Taking a code
-/// leaves its key in `order`; such stale entries are skipped when met and compacted away.
+/// A code held in the table.
+#[derive(Debug)]
+enum Entry {
+    /// Not redeemed yet.
+    Live(AuthCode),
+    /// Redeemed within its lifetime.
+    Redeemed {
+        /// When the code was issued.
+        created_at: OffsetDateTime,
+        /// Refresh tokens issued from it so far.
+        tokens: Vec<String>,
+        /// Presented again after its redemption.
+        reused: bool,
+    },
+}
+
+impl Entry {
+    fn created_at(&self) -> OffsetDateTime {
+        match self {
+            Entry::Live(code) => code.created_at,
+            Entry::Redeemed { created_at, .. } => *created_at,
+        }
+    }
+}
+
+/// What presenting a code found.
+#[derive(Debug, PartialEq)]
+pub enum Redemption {
+    /// A valid code, now marked redeemed.
+    Valid(Box<AuthCode>),
+    /// A code redeemed before, within its lifetime: the refresh tokens issued from it (to be
+    /// revoked; given out once).
+    Reused(Vec<String>),
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// Codes by key, and their keys in the order they were issued (oldest first). Redeemed codes
+/// stay until they expire or are pushed out as the oldest; `order` entries whose code is gone
+/// are skipped when met and compacted away.
 #[derive(Debug, Default)]
 struct Table {
-    codes: HashMap<CodeKey, AuthCode>,
+    codes: HashMap<CodeKey, Entry>,
     order: VecDeque<(OffsetDateTime, CodeKey)>,
 }
 
@@ -41,7 +83,7 @@ impl Table {
     fn is_live(&self, created_at: OffsetDateTime, key: &CodeKey) -> bool {
         self.codes
             .get(key)
-            .is_some_and(|c| c.created_at == created_at)
+            .is_some_and(|c| c.created_at() == created_at)
     }
 
     /// Drops the oldest entry of `order` (and its code when still held).
@@ -95,25 +137,75 @@ impl AuthCodes {
         }
         let key = (code.client_id.clone(), value);
         table.order.push_back((code.created_at, key.clone()));
-        table.codes.insert(key, code);
-        // Keys of redeemed codes stay in `order` until met; keep it within twice the bound.
+        table.codes.insert(key, Entry::Live(code));
+        // Keys of forgotten codes stay in `order` until met; keep it within twice the bound.
         if table.order.len() > 2 * self.max {
             let Table { codes, order } = &mut *table;
             order.retain(|(created_at, key)| {
-                codes.get(key).is_some_and(|c| c.created_at == *created_at)
+                codes
+                    .get(key)
+                    .is_some_and(|c| c.created_at() == *created_at)
             });
         }
     }
 
-    /// Takes the code for `(client_id, value)`: it is removed whether or not it is still valid;
-    /// `None` when absent or expired.
+    /// Presents the code for `(client_id, value)`: a valid code is marked redeemed (it never
+    /// redeems twice), an expired one is forgotten, a redeemed one is reported with the tokens
+    /// issued from it.
+    pub fn redeem(&self, client_id: &str, value: &str, now: OffsetDateTime) -> Redemption {
+        let mut table = self.table.lock();
+        let key = (client_id.to_owned(), value.to_owned());
+        let Some(entry) = table.codes.get_mut(&key) else {
+            return Redemption::Invalid;
+        };
+        if now - entry.created_at() >= self.lifetime {
+            table.codes.remove(&key);
+            return Redemption::Invalid;
+        }
+        let created_at = entry.created_at();
+        match entry {
+            Entry::Redeemed { tokens, reused, .. } => {
+                *reused = true;
+                Redemption::Reused(std::mem::take(tokens))
+            }
+            Entry::Live(_) => {
+                let redeemed = Entry::Redeemed {
+                    created_at,
+                    tokens: Vec::new(),
+                    reused: false,
+                };
+                match std::mem::replace(entry, redeemed) {
+                    Entry::Live(code) => Redemption::Valid(Box::new(code)),
+                    Entry::Redeemed { .. } => Redemption::Invalid,
+                }
+            }
+        }
+    }
+
+    /// Takes the code for `(client_id, value)` (see [`Self::redeem`]); `None` unless valid.
     pub fn take(&self, client_id: &str, value: &str, now: OffsetDateTime) -> Option<AuthCode> {
-        let code = self
-            .table
-            .lock()
+        match self.redeem(client_id, value, now) {
+            Redemption::Valid(code) => Some(*code),
+            Redemption::Reused(_) | Redemption::Invalid => None,
+        }
+    }
+
+    /// Remembers that refresh token `token_id` was issued from the redeemed code; `false` when
+    /// the code was presented again meanwhile (the token must then be revoked too). A code no
+    /// longer held (expired, pushed out) cannot be tracked: `true`.
+    pub fn record_token(&self, client_id: &str, value: &str, token_id: &str) -> bool {
+        let mut table = self.table.lock();
+        match table
             .codes
-            .remove(&(client_id.to_owned(), value.to_owned()))?;
-        (now - code.created_at < self.lifetime).then_some(code)
+            .get_mut(&(client_id.to_owned(), value.to_owned()))
+        {
+            Some(Entry::Redeemed { reused: true, .. }) => false,
+            Some(Entry::Redeemed { tokens, .. }) => {
+                tokens.push(token_id.to_owned());
+                true
+            }
+            Some(Entry::Live(_)) | None => true,
+        }
     }
 
     /// How long a code can be redeemed.
@@ -121,12 +213,17 @@ impl AuthCodes {
         self.lifetime
     }
 
-    /// Number of codes held.
+    /// Number of codes held that can still be redeemed.
     pub fn len(&self) -> usize {
-        self.table.lock().codes.len()
+        self.table
+            .lock()
+            .codes
+            .values()
+            .filter(|c| matches!(c, Entry::Live(_)))
+            .count()
     }
 
-    /// Whether no code is held.
+    /// Whether no redeemable code is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -137,9 +234,11 @@ impl AuthCodes {
         let before = table.codes.len();
         let lifetime = self.lifetime;
         let Table { codes, order } = &mut *table;
-        codes.retain(|_, c| now - c.created_at < lifetime);
+        codes.retain(|_, c| now - c.created_at() < lifetime);
         order.retain(|(created_at, key)| {
-            codes.get(key).is_some_and(|c| c.created_at == *created_at)
+            codes
+                .get(key)
+                .is_some_and(|c| c.created_at() == *created_at)
         });
         before - codes.len()
     }
@@ -203,6 +302,29 @@ mod tests {
         assert_eq!(table.len(), 2);
         assert!(table.take("c", "old3", later).is_some());
         assert!(table.take("c", "new", later).is_some());
+    }
+
+    #[test]
+    fn a_second_redemption_gives_out_the_tokens_once_and_stops_later_ones() {
+        let table = AuthCodes::new(8);
+        let now = start();
+        table.insert("v".into(), code("c", now), now);
+        assert!(matches!(table.redeem("c", "v", now), Redemption::Valid(_)));
+        assert!(table.record_token("c", "v", "t1"));
+        assert_eq!(
+            table.redeem("c", "v", now),
+            Redemption::Reused(vec!["t1".to_owned()])
+        );
+        assert_eq!(table.redeem("c", "v", now), Redemption::Reused(Vec::new()));
+        assert!(
+            !table.record_token("c", "v", "t2"),
+            "a token issued after the reuse must be revoked too"
+        );
+        assert_eq!(
+            table.redeem("c", "v", now + AUTH_CODE_EXPIRATION),
+            Redemption::Invalid,
+            "forgotten once expired"
+        );
     }
 
     #[test]

@@ -44,6 +44,16 @@ pub enum AuthError {
     /// No MFA module with that id.
     #[error("Unable find multi-factor auth module: {0}")]
     UnknownMfaModule(String),
+    /// The user may not drop an enrolment that a provider's required chain needs.
+    #[error(
+        "{provider} requires it to sign in; an administrator can reset it (hass-auth user reset-mfa)"
+    )]
+    MfaRequired {
+        /// The module.
+        module_id: String,
+        /// Display name of the provider requiring it.
+        provider: String,
+    },
     /// Authentication refused (e.g. refresh-token hook, inactive user).
     #[error("{0}")]
     InvalidAuth(String),

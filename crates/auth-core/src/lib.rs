@@ -38,6 +38,7 @@ pub mod history;
 pub mod login_flow;
 pub mod manager;
 pub mod mfa;
+pub mod mfa_setup;
 pub mod models;
 pub mod net;
 pub mod permissions;

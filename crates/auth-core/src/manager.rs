@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::broadcast;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::codes::{AuthCode, AuthCodes, DEFAULT_MAX_CODES};
+use crate::codes::{AuthCode, AuthCodes, DEFAULT_MAX_CODES, Redemption};
 use crate::error::AuthError;
 use crate::events::AuthEvent;
 use crate::history::SignInHistory;
@@ -924,7 +924,38 @@ impl AuthManager {
         Ok(module.setup_user(user_id, data).await?)
     }
 
-    /// Removes a user's enrolment in a module; with the last module go their recovery codes.
+    /// The name of a provider the user signs in with whose required chain (`modules:`) holds
+    /// module `module_id`, if any: such an enrolment is not the user's to drop.
+    pub fn mfa_required_by(&self, user_id: &str, module_id: &str) -> Option<String> {
+        let user = self.user(user_id)?;
+        user.credentials.iter().find_map(|c| {
+            let chain = self.mfa_chain(&c.auth_provider_type, c.auth_provider_id.as_deref());
+            chain
+                .iter()
+                .any(|entry| entry.module.id() == module_id)
+                .then(|| {
+                    self.auth_provider(&c.auth_provider_type, c.auth_provider_id.as_deref())
+                        .map_or_else(|| c.auth_provider_type.clone(), |p| p.name().to_owned())
+                })
+        })
+    }
+
+    /// Removes the user's own enrolment in a module, as the user asked: refused with
+    /// [`AuthError::MfaRequired`] when a provider the user signs in with requires the module
+    /// (also when the module is the opt-in module of the same id). An administrator resets a
+    /// required enrolment with [`Self::disable_user_mfa`].
+    pub async fn disable_own_mfa(&self, user_id: &str, module_id: &str) -> Result<(), AuthError> {
+        if let Some(provider) = self.mfa_required_by(user_id, module_id) {
+            return Err(AuthError::MfaRequired {
+                module_id: module_id.to_owned(),
+                provider,
+            });
+        }
+        self.disable_user_mfa(user_id, module_id).await
+    }
+
+    /// Removes a user's enrolment in a module (an administrator's reset: no chain check); with
+    /// the last module go their recovery codes.
     pub async fn disable_user_mfa(&self, user_id: &str, module_id: &str) -> Result<(), AuthError> {
         let module = self.mfa_target(user_id, module_id, "disable")?;
         module.depose_user(user_id).await?;
@@ -999,22 +1030,43 @@ impl AuthManager {
     }
 
     /// An administrator's reset of a user's second factors (lost device): every MFA enrolment
-    /// and the recovery codes are removed, and the user's sign-in sessions (refresh tokens of
-    /// type `normal`) are revoked; long-lived tokens stay. Returns the ids of the modules that
-    /// were reset. Who may ask is the caller's business.
-    pub async fn reset_user_mfa(&self, user_id: &str) -> Result<Vec<String>, AuthError> {
+    /// (or only module `only`'s, required by a provider or not) is removed, the recovery codes
+    /// too when no module is left, and the user's sign-in sessions (refresh tokens of type
+    /// `normal`) are revoked; long-lived tokens stay. Returns the ids of the modules that were
+    /// reset. Who may ask is the caller's business.
+    pub async fn reset_user_mfa(
+        &self,
+        user_id: &str,
+        only: Option<&str>,
+    ) -> Result<Vec<String>, AuthError> {
         let user = self.user(user_id).ok_or(AuthError::UserNotFound)?;
         if user.system_generated {
             return Err(AuthError::Invalid(
                 "System generated users have no multi-factor auth modules.".to_owned(),
             ));
         }
+        if let Some(only) = only
+            && self.mfa_module(only).is_none()
+            && !self
+                .inner
+                .chains
+                .values()
+                .flatten()
+                .any(|e| e.module.id() == only)
+        {
+            return Err(AuthError::UnknownMfaModule(only.to_owned()));
+        }
         let mut reset = Vec::new();
         for module in self.user_mfa_modules(user_id).await? {
+            if only.is_some_and(|only| only != module.id()) {
+                continue;
+            }
             module.depose_user(user_id).await?;
             reset.push(module.id().to_owned());
         }
-        self.inner.recovery.remove_user(user_id).await?;
+        if self.user_mfa_modules(user_id).await?.is_empty() {
+            self.inner.recovery.remove_user(user_id).await?;
+        }
         for token in self.refresh_tokens_of(user_id) {
             if token.token_type == TokenType::Normal {
                 self.remove_refresh_token(&token.id).await?;
@@ -1032,7 +1084,15 @@ impl AuthManager {
     ) -> Result<FlowResponse, AuthError> {
         let module = self.mfa_target(user_id, module_id, "enable")?;
         let name = self.user(user_id).and_then(|u| u.name);
-        let flow = module.setup_flow(user_id, name.as_deref()).await?;
+        let mut flow = module.setup_flow(user_id, name.as_deref()).await?;
+        // Replacing an enrolment needs the current second factor first.
+        if module.is_user_setup(user_id).await? {
+            flow = Box::new(crate::mfa_setup::ReauthFirst::new(
+                module.clone(),
+                user_id.to_owned(),
+                flow,
+            ));
+        }
         Ok(self
             .inner
             .mfa_setup_flows
@@ -1479,13 +1539,67 @@ impl AuthManager {
     }
 
     /// Redeems an authorization code (single use, even when it turns out invalid). Codes whose
-    /// credentials were linked but have since been removed are invalid.
+    /// credentials were linked but have since been removed are invalid. Does not revoke
+    /// anything on reuse: token endpoints use [`Self::redeem_auth_code`].
     pub fn take_auth_code(&self, client_id: &str, code: &str) -> Option<AuthCode> {
         let code = self.inner.codes.take(client_id, code, self.now())?;
+        self.usable_code(code)
+    }
+
+    fn usable_code(&self, code: AuthCode) -> Option<AuthCode> {
         if !code.credentials.is_new && self.user_by_credentials(&code.credentials.id).is_none() {
             return None;
         }
         Some(code)
+    }
+
+    /// Redeems an authorization code like [`Self::take_auth_code`]; a code presented again
+    /// within its lifetime is invalid and revokes the refresh tokens already issued from it
+    /// (RFC 9700 §4.2.4). Record each token issued from a code with
+    /// [`Self::record_auth_code_token`].
+    ///
+    /// # Errors
+    ///
+    /// Revoking the tokens could not be saved.
+    pub async fn redeem_auth_code(
+        &self,
+        client_id: &str,
+        code: &str,
+    ) -> Result<Option<AuthCode>, AuthError> {
+        match self.inner.codes.redeem(client_id, code, self.now()) {
+            Redemption::Valid(code) => Ok(self.usable_code(*code)),
+            Redemption::Reused(tokens) => {
+                if !tokens.is_empty() {
+                    self.revoke_many(&tokens).await?;
+                }
+                Ok(None)
+            }
+            Redemption::Invalid => Ok(None),
+        }
+    }
+
+    /// Remembers that refresh token `refresh_token_id` was issued from `code`, so that a reuse
+    /// of the code revokes it. When the code was presented again meanwhile, revokes the token
+    /// now and returns `false` (the caller must not hand it out).
+    ///
+    /// # Errors
+    ///
+    /// Revoking the token could not be saved.
+    pub async fn record_auth_code_token(
+        &self,
+        client_id: &str,
+        code: &str,
+        refresh_token_id: &str,
+    ) -> Result<bool, AuthError> {
+        if self
+            .inner
+            .codes
+            .record_token(client_id, code, refresh_token_id)
+        {
+            return Ok(true);
+        }
+        self.revoke_many(&[refresh_token_id.to_owned()]).await?;
+        Ok(false)
     }
 
     /// The authorization code table.

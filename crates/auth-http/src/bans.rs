@@ -157,6 +157,8 @@ impl Bans {
     /// Records a failed login or a request with invalid authentication; may ban the IP.
     pub fn record_failure(&self, ip: Option<IpAddr>, url: &str) {
         let Some(ip) = ip.map(canonical) else { return };
+        // HA logs the URL as requested; ours hides flow ids and query values (issue 14 item 7).
+        let url = crate::redact::loggable_url(url);
         tracing::warn!(
             "Login attempt or request with invalid authentication from {ip}. Requested URL: '{url}'."
         );

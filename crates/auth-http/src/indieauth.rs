@@ -165,14 +165,6 @@ fn loopback_port_variant(published: &str, requested: &str) -> bool {
         && a.query() == b.query()
 }
 
-/// Whether a redirect URI uses a scheme the login page must never navigate to.
-pub fn is_dangerous_redirect(redirect_uri: &str) -> bool {
-    let lower = redirect_uri.trim().to_ascii_lowercase();
-    ["javascript:", "data:", "vbscript:", "file:", "about:"]
-        .iter()
-        .any(|s| lower.starts_with(s))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,7 @@ pub mod net;
 pub mod onboarding;
 pub mod options;
 pub mod page;
+mod redact;
 pub mod signed;
 mod views;
 pub mod websocket;
@@ -267,7 +268,10 @@ async fn request_pipeline(
     let origin = request.headers().get(header::ORIGIN).cloned();
     let preflight = request.method() == Method::OPTIONS && origin.is_some();
     let mut response = if net::is_unsafe_request(&path, query.as_deref()) {
-        tracing::warn!(path, "filtered a request with a suspicious path or query");
+        tracing::warn!(
+            path = crate::redact::loggable_path(&path),
+            "filtered a request with a suspicious path or query"
+        );
         ApiError::Plain(StatusCode::BAD_REQUEST).into_response()
     } else {
         match net::resolve_client(

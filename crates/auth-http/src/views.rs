@@ -425,7 +425,33 @@ async fn finish_login(
     Ok(manager.create_auth_code(client_id, credentials, context))
 }
 
-pub async fn login_flow_get(State(http): State<AuthHttp>, Path(flow_id): Path<String>) -> Response {
+/// The flow's client must be the one that started it (as for its steps): a flow's current form
+/// can hold a secret being enrolled (a required chain's new TOTP secret), and aborting it would
+/// cut someone else's sign-in short.
+fn check_flow_client(http: &AuthHttp, client: &ClientAddr, flow_id: &str) -> Result<(), ApiError> {
+    let Some(context) = http.manager().login_flows().context(flow_id) else {
+        return Err(ApiError::message(
+            StatusCode::NOT_FOUND,
+            "Invalid flow specified",
+        ));
+    };
+    if context.ip_address != client.ip {
+        return Err(ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "IP address changed",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn login_flow_get(
+    State(http): State<AuthHttp>,
+    Extension(client): Extension<ClientAddr>,
+    Path(flow_id): Path<String>,
+) -> Response {
+    if let Err(error) = check_flow_client(&http, &client, &flow_id) {
+        return error.into_response();
+    }
     match http.manager().login_flows().current(&flow_id) {
         Some(response) => json_response(StatusCode::OK, &flow_json(&response, None)),
         None => ApiError::message(StatusCode::NOT_FOUND, "Invalid flow specified").into_response(),
@@ -434,8 +460,12 @@ pub async fn login_flow_get(State(http): State<AuthHttp>, Path(flow_id): Path<St
 
 pub async fn login_flow_delete(
     State(http): State<AuthHttp>,
+    Extension(client): Extension<ClientAddr>,
     Path(flow_id): Path<String>,
 ) -> Response {
+    if let Err(error) = check_flow_client(&http, &client, &flow_id) {
+        return error.into_response();
+    }
     match http.manager().login_flows().abort(&flow_id) {
         Ok(()) => json_response(StatusCode::OK, &json!({"message": "Flow aborted"})),
         Err(_) => {
@@ -497,6 +527,7 @@ async fn step_flow(
             "Invalid client id",
         ));
     }
+    check_flow_client(http, client, flow_id)?;
     let flows = http.manager().login_flows();
     let Some(context) = flows.context(flow_id) else {
         return Err(ApiError::message(
@@ -504,12 +535,6 @@ async fn step_flow(
             "Invalid flow specified",
         ));
     };
-    if context.ip_address != client.ip {
-        return Err(ApiError::message(
-            StatusCode::BAD_REQUEST,
-            "IP address changed",
-        ));
-    }
     match flows.configure(flow_id, Some(input)).await {
         Ok(response) => Ok((response, client_id, context)),
         Err(FlowError::InProgress) => Err(ApiError::message(
@@ -601,7 +626,12 @@ async fn grant_code(
     let Some(code) = form.get("code") else {
         return Err(invalid_request("Invalid code"));
     };
-    let Some(stored) = manager.take_auth_code(client_id, code) else {
+    // A code presented a second time revokes what its first redemption issued (RFC 9700 §4.2.4).
+    let Some(stored) = manager
+        .redeem_auth_code(client_id, code)
+        .await
+        .map_err(server_error)?
+    else {
         return Err(invalid_request("Invalid code"));
     };
     let verifier = form.get("code_verifier").filter(|v| !v.is_empty());
@@ -658,6 +688,14 @@ async fn grant_code(
             }
             other => server_error(other),
         })?;
+    if !manager
+        .record_auth_code_token(client_id, code, &refresh.id)
+        .await
+        .map_err(server_error)?
+    {
+        // The code came back while this redemption was under way: neither gets tokens.
+        return Err(invalid_request("Invalid code"));
+    }
     let access = manager
         .create_access_token(&refresh.id, client.ip)
         .await

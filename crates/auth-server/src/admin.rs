@@ -20,12 +20,20 @@ use crate::{EXIT_NEGATIVE, EXIT_UNUSABLE};
 pub enum UserCommand {
     /// List usernames.
     List,
-    /// Add a username and password (the username must already be normalised).
+    /// Add a username and password (the username must already be normalised); with `--owner`,
+    /// create the owner (an administrator) who signs in with them, which closes onboarding's
+    /// user step.
     Add {
         /// Username (lowercase, no surrounding whitespace).
         username: String,
         /// Password.
         password: String,
+        /// Create the owner: a user in the administrators group, marked owner, with this login.
+        #[arg(long)]
+        owner: bool,
+        /// The owner's display name (default: the username).
+        #[arg(long, requires = "owner")]
+        name: Option<String>,
     },
     /// Remove a username (and its login; linked users keep their other credentials).
     Remove {
@@ -58,10 +66,14 @@ pub enum UserCommand {
         username: String,
     },
     /// Reset the second factors of the user signing in with this username (lost device): every
-    /// MFA enrolment and recovery code is removed and their sign-in sessions are revoked.
+    /// MFA enrolment (or only `module_id`'s, also one a provider requires) and the recovery
+    /// codes are removed, and their sign-in sessions are revoked.
+    #[command(alias = "reset-mfa")]
     MfaReset {
         /// Username.
         username: String,
+        /// Only this MFA module, e.g. `totp`.
+        module_id: Option<String>,
     },
 }
 
@@ -149,16 +161,22 @@ pub async fn user(config_dir: &Path, command: UserCommand) -> Result<ExitCode> {
             println!("Total users: {}", names.len());
             ExitCode::SUCCESS
         }
-        UserCommand::Add { username, password } => {
-            match provider.add_auth(&username, &password).await {
-                Ok(()) => outcome(true, "Auth created", ""),
-                Err(ProviderError::InvalidUsername { message, .. }) => {
-                    eprintln!("{message}");
-                    outcome(false, "", "Username already exists!")
-                }
-                Err(error) => return Err(error.into()),
+        UserCommand::Add {
+            username,
+            password,
+            owner: true,
+            name,
+        } => crate::owner::add_owner(&host, provider, &username, &password, name).await?,
+        UserCommand::Add {
+            username, password, ..
+        } => match provider.add_auth(&username, &password).await {
+            Ok(()) => outcome(true, "Auth created", ""),
+            Err(ProviderError::InvalidUsername { message, .. }) => {
+                eprintln!("{message}");
+                outcome(false, "", "Username already exists!")
             }
-        }
+            Err(error) => return Err(error.into()),
+        },
         UserCommand::Remove { username } => match credential_for(&host, &username) {
             Some(credential) => {
                 manager.remove_credentials(&credential.id).await?;
@@ -221,25 +239,33 @@ pub async fn user(config_dir: &Path, command: UserCommand) -> Result<ExitCode> {
                 None => outcome(false, "", "User not found"),
             }
         }
-        UserCommand::MfaReset { username } => {
+        UserCommand::MfaReset {
+            username,
+            module_id,
+        } => {
             match credential_for(&host, &username).and_then(|c| manager.user_by_credentials(&c.id))
             {
-                Some(user) => {
-                    let reset = manager.reset_user_mfa(&user.id).await?;
-                    tracing::warn!(user_id = user.id, modules = ?reset, "multi-factor authentication reset from the command line");
-                    outcome(
-                        true,
-                        &format!(
-                            "MFA reset ({}); sign-in sessions revoked",
-                            if reset.is_empty() {
-                                "no module was enabled".to_owned()
-                            } else {
-                                reset.join(", ")
-                            }
-                        ),
-                        "",
-                    )
-                }
+                Some(user) => match manager.reset_user_mfa(&user.id, module_id.as_deref()).await {
+                    Ok(reset) => {
+                        tracing::warn!(user_id = user.id, modules = ?reset, "multi-factor authentication reset from the command line");
+                        outcome(
+                            true,
+                            &format!(
+                                "MFA reset ({}); sign-in sessions revoked",
+                                if reset.is_empty() {
+                                    "no module was enabled".to_owned()
+                                } else {
+                                    reset.join(", ")
+                                }
+                            ),
+                            "",
+                        )
+                    }
+                    Err(error @ auth_core::AuthError::UnknownMfaModule(_)) => {
+                        outcome(false, "", &error.to_string())
+                    }
+                    Err(error) => return Err(error.into()),
+                },
                 None => outcome(false, "", "User not found"),
             }
         }

@@ -3,11 +3,12 @@
 //! ```text
 //! hass-auth serve [--config-dir DIR] [--bind ADDR:PORT]   # default DIR: ./data (demo config on first run)
 //!                 [--flow-idle-timeout S] [--auth-code-lifetime S]
-//! hass-auth user list|add|remove|passwd|validate|activate|deactivate -c DIR ...
-//! hass-auth token create-long-lived -c DIR --user NAME --name CLIENT [--days N]
+//! hass-auth user -c DIR list|add|remove|passwd|validate|activate|deactivate ...
+//! hass-auth user -c DIR add --owner [--name NAME] USERNAME PASSWORD
+//! hass-auth token -c DIR create-long-lived --user NAME --name CLIENT [--days N]
 //! hass-auth check-config -c DIR
 //! hass-auth schema
-//! hass-auth storage restore -c DIR KEY
+//! hass-auth storage -c DIR restore KEY
 //! ```
 //!
 //! Exit codes: 0 success, 1 the command's outcome was negative (user not found, invalid auth,
@@ -15,12 +16,16 @@
 
 mod admin;
 mod listen;
+mod owner;
 mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Log targets capped at `debug`: at `trace` they write message contents (tokens) to the log.
+const PAYLOAD_TRACING_CAPS: [&str; 2] = ["tungstenite=debug", "tokio_tungstenite=debug"];
 
 /// Exit code when a command ran but its answer is "no".
 pub const EXIT_NEGATIVE: u8 = 1;
@@ -78,8 +83,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // These libraries trace whole message payloads (access tokens, signed paths): never let
+    // them log below debug, whatever RUST_LOG asks for (issue 14 item 7).
+    for directive in PAYLOAD_TRACING_CAPS {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -196,10 +196,11 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         }
     }
     if manager.owner().is_none() && !http.onboarding().is_done("user") {
-        println!(
-            "No owner yet: open the server in a browser to create one, or run\n  hass-auth user add -c {} USERNAME PASSWORD",
-            dir.display()
-        );
+        let bound: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        crate::owner::onboarding_open_notice(&dir, &bound);
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();

@@ -102,6 +102,28 @@ fn validate_new_username(data: &ProviderData, new_username: &str) -> Result<(), 
     Ok(())
 }
 
+/// Refuses `username` (already normalised) when a credential of this provider other than
+/// `except` carries it after normalisation: a new password entry under that name would sign in
+/// as that credential's user (the owner's, say).
+fn check_no_credential(
+    auth: &dyn AuthAccess,
+    username: &str,
+    except: Option<&str>,
+) -> Result<(), ProviderError> {
+    let taken = auth
+        .credentials_of(PROVIDER_TYPE, None)
+        .iter()
+        .filter(|c| Some(c.id.as_str()) != except)
+        .any(|c| {
+            c.data_str("username")
+                .is_some_and(|u| normalize_username(u) == username)
+        });
+    if taken {
+        return Err(already_exists(username));
+    }
+    Ok(())
+}
+
 /// Index of the first entry whose normalised username equals `normalize(username)`.
 fn position(data: &ProviderData, username: &str) -> Option<usize> {
     let wanted = normalize_username(username);
@@ -185,17 +207,91 @@ impl HomeAssistantProvider {
             .await
     }
 
-    /// Removes the first user whose normalised name matches; saved before returning.
+    /// Adds a password entry for `username` and links a new credential for it to `user_id`, as
+    /// one step for logins: the table stays locked from the entry's save until the credential is
+    /// linked (or the entry is taken back), so no login can validate the new password and find no
+    /// credential, or another user's. `username` must be normalised and used by neither an entry
+    /// nor a credential of this provider; both are checked before anything is written.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidUsername` (`username_not_normalized` / `username_already_exists`), or a
+    /// storage/hashing/linking failure (nothing changed).
+    pub async fn add_credentials(
+        &self,
+        auth: &dyn AuthAccess,
+        user_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<Credentials, ProviderError> {
+        self.check_new_username(auth, username).await?;
+        let hash = self.inner.hash(password).await?;
+        let mut guard = self.inner.data.lock().await;
+        let data = self.inner.loaded(&mut guard).await?;
+        validate_new_username(data, username)?;
+        check_no_credential(auth, username, None)?;
+        data.users.push(StoredUser {
+            username: username.to_owned(),
+            password: hash,
+            extra: Map::new(),
+        });
+        if let Err(e) = store::save(self.inner.storage.as_ref(), data).await {
+            data.users.pop();
+            return Err(e.into());
+        }
+        let mut credential_data = Map::new();
+        credential_data.insert("username".to_owned(), Value::String(username.to_owned()));
+        let credentials = auth.new_credentials(PROVIDER_TYPE, None, credential_data);
+        match auth.link_credentials(user_id, credentials).await {
+            Ok(linked) => Ok(linked),
+            Err(error) => {
+                data.users.pop();
+                if let Err(undo) = store::save(self.inner.storage.as_ref(), data).await {
+                    tracing::error!(
+                        file = %self.location(),
+                        error = %undo,
+                        "cannot take back a password entry whose credential was not linked"
+                    );
+                }
+                Err(ProviderError::Failed(error.to_string()))
+            }
+        }
+    }
+
+    /// Whether [`Self::add_credentials`] would take `username`: normalised, and used by neither an
+    /// entry nor a credential of this provider. Writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidUsername` (`username_not_normalized` / `username_already_exists`), or the store
+    /// cannot be read.
+    pub async fn check_new_username(
+        &self,
+        auth: &dyn AuthAccess,
+        username: &str,
+    ) -> Result<(), ProviderError> {
+        let mut guard = self.inner.data.lock().await;
+        let data = self.inner.loaded(&mut guard).await?;
+        validate_new_username(data, username)?;
+        check_no_credential(auth, username, None)
+    }
+
+    /// Removes every entry whose normalised name matches (an older file may hold several, and
+    /// a login checks the last one); saved before returning.
     ///
     /// # Errors
     ///
     /// `InvalidUser("User not found")`, or a storage failure (nothing changed).
     pub async fn remove_auth(&self, username: &str) -> Result<(), ProviderError> {
-        let username = username.to_owned();
+        let wanted = normalize_username(username);
         self.inner
             .mutate(move |data| {
-                let index = position(data, &username).ok_or_else(user_not_found)?;
-                data.users.remove(index);
+                let before = data.users.len();
+                data.users
+                    .retain(|u| normalize_username(&u.username) != wanted);
+                if data.users.len() == before {
+                    return Err(user_not_found());
+                }
                 Ok(())
             })
             .await
@@ -229,7 +325,9 @@ impl HomeAssistantProvider {
     }
 
     /// Renames the entry behind `credential` to `new_username` (which must be normalised and
-    /// unused) and updates the credential's `data.username` in the auth store.
+    /// unused, by entries and by other credentials of this provider) and updates the credential's
+    /// `data.username` in the auth store. The table stays locked until both are saved, so a login
+    /// sees either the old name or the new one.
     ///
     /// The provider file is saved first, then the credential; if the credential cannot be saved
     /// the rename is rolled back, so the two never disagree.
@@ -254,6 +352,7 @@ impl HomeAssistantProvider {
         let mut guard = self.inner.data.lock().await;
         let data = self.inner.loaded(&mut guard).await?;
         validate_new_username(data, new_username)?;
+        check_no_credential(auth, new_username, Some(&credential.id))?;
         let index = position(data, &old_username).ok_or_else(user_not_found)?;
         let previous = data.users[index].username.clone();
         data.users[index].username = new_username.to_owned();

@@ -174,7 +174,7 @@ async fn an_mfa_reset_removes_factors_and_codes_and_revokes_sessions_but_not_lon
         )
         .await
         .unwrap();
-    let reset = manager.reset_user_mfa(&setup.user_id).await.unwrap();
+    let reset = manager.reset_user_mfa(&setup.user_id, None).await.unwrap();
     assert_eq!(reset, vec!["pin".to_owned()]);
     assert!(!pin.is_user_setup(&setup.user_id).await.unwrap());
     assert_eq!(manager.recovery_codes().status(&setup.user_id), None);

@@ -111,8 +111,18 @@
     if (result) handle(result);
   });
 
+  // Which client gets the tokens, before anything is typed: its client_id's host (issue 14
+  // item 12). Text only (textContent), never markup.
+  function showClient() {
+    let host = "";
+    try { host = new URL(clientId).host; } catch (_) { host = ""; }
+    $("client-host").textContent = host || clientId;
+    $("client").hidden = false;
+  }
+
   async function boot() {
     if (!clientId || !redirectUri) { showError("This page needs client_id and redirect_uri"); $("submit").disabled = true; return; }
+    showClient();
     if (dangerous(redirectUri)) { showError("Refusing an unsafe redirect_uri"); $("submit").disabled = true; return; }
     let result;
     try { result = await H.fetchJson("GET", "/auth/providers"); } catch (_) { showError("Cannot reach the server"); return; }

@@ -282,11 +282,15 @@ pub(super) async fn depose_mfa(
     let module_id = str_field(msg, "mfa_module_id");
     match session
         .manager()
-        .disable_user_mfa(&session.user_id, module_id)
+        .disable_own_mfa(&session.user_id, module_id)
         .await
     {
         Ok(()) => Ok(json!("done")),
-        Err(error @ (AuthError::UnknownMfaModule(_) | AuthError::Invalid(_))) => Err(WsError::new(
+        Err(
+            error @ (AuthError::UnknownMfaModule(_)
+            | AuthError::Invalid(_)
+            | AuthError::MfaRequired { .. }),
+        ) => Err(WsError::new(
             "disable_failed",
             format!("Cannot disable MFA Module {module_id}: {error}"),
         )),

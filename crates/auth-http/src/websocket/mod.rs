@@ -429,7 +429,11 @@ const COMMANDS: &[Command] = &[
     command("auth/recovery_codes/generate", &[], Access::HumanUser),
     command(
         "config/auth/reset_mfa",
-        &[req("user_id", Kind::Str), opt("code", Kind::Str)],
+        &[
+            req("user_id", Kind::Str),
+            opt("mfa_module_id", Kind::Str),
+            opt("code", Kind::Str),
+        ],
         Access::Admin,
     ),
     command("config/auth/list", &[], Access::Admin),

@@ -2,7 +2,7 @@
 //! the `homeassistant` provider.
 
 use auth_core::{AuthAccess, AuthError, Credentials, ProviderError, User};
-use provider_homeassistant::HomeAssistantProvider;
+use provider_homeassistant::{HomeAssistantProvider, normalize_username};
 use serde_json::{Map, Value};
 
 use super::messages::WsError;
@@ -11,7 +11,8 @@ use crate::views::password_admin;
 
 const PROVIDER_TYPE: &str = "homeassistant";
 
-/// Serialises "does the user have credentials yet?" with adding them (HA holds a lock too).
+/// Serialises the credential commands with each other: "does the user have credentials yet?"
+/// with adding them (HA holds a lock too), ownership checks with deletions and renames.
 static CREDENTIALS_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn provider(session: &Session) -> Result<HomeAssistantProvider, WsError> {
@@ -91,63 +92,58 @@ pub(super) async fn create(session: &Session, msg: &Map<String, Value>) -> Resul
             "User already has credentials for this provider",
         ));
     }
-    let username = str_field(msg, "username");
+    let access: &dyn AuthAccess = manager;
     provider
-        .add_auth(username, str_field(msg, "password"))
+        .add_credentials(
+            access,
+            &user.id,
+            str_field(msg, "username"),
+            str_field(msg, "password"),
+        )
         .await
         .map_err(|e| provider_error("config/auth_provider/homeassistant/create", e))?;
-    let mut data = Map::new();
-    data.insert("username".to_owned(), Value::String(username.to_owned()));
-    let access: &dyn AuthAccess = manager;
-    let linked =
-        match auth_core::AuthProvider::get_or_create_credentials(&provider, &data, access).await {
-            Ok(credentials) => manager
-                .link_user(&user.id, credentials)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
-        };
-    if let Err(error) = linked {
-        // Leave no password entry without a credential behind.
-        if let Err(undo) = provider.remove_auth(username).await {
-            tracing::error!(%undo, "cannot undo a half-done credential creation");
-        }
-        return Err(WsError::internal(
-            "config/auth_provider/homeassistant/create",
-            &error,
-        ));
-    }
     Ok(Value::Null)
 }
 
+/// Deletes the credentials (and password) of a username, compared normalised as logins compare
+/// it; refused for the owner's, whatever the spelling.
 pub(super) async fn delete(session: &Session, msg: &Map<String, Value>) -> Result<Value, WsError> {
     let provider = provider(session)?;
     let manager = session.manager();
-    let username = str_field(msg, "username");
-    let credential = manager
+    let context = "config/auth_provider/homeassistant/delete";
+    let _serialised = CREDENTIALS_LOCK.lock().await;
+    let wanted = normalize_username(str_field(msg, "username"));
+    let matching: Vec<Credentials> = manager
         .credentials_of(PROVIDER_TYPE, None)
         .into_iter()
-        .find(|c| c.data_str("username") == Some(username));
-    let Some(credential) = credential else {
-        provider
-            .remove_auth(username)
-            .await
-            .map_err(|e| provider_error("config/auth_provider/homeassistant/delete", e))?;
-        return Ok(Value::Null);
-    };
-    if manager
-        .user_by_credentials(&credential.id)
-        .is_some_and(|owner| owner.is_owner)
-    {
+        .filter(|c| {
+            c.data_str("username")
+                .is_some_and(|u| normalize_username(u) == wanted)
+        })
+        .collect();
+    let owners = matching.iter().any(|c| {
+        manager
+            .user_by_credentials(&c.id)
+            .is_some_and(|user| user.is_owner)
+    });
+    if owners {
         return Err(WsError::new(
             "cannot_delete_owner_credentials",
             "Unable to delete the credentials of the owner",
         ));
     }
-    manager
-        .remove_credentials(&credential.id)
-        .await
-        .map_err(|e| auth_error("config/auth_provider/homeassistant/delete", e))?;
+    if matching.is_empty() {
+        provider
+            .remove_auth(&wanted)
+            .await
+            .map_err(|e| provider_error(context, e))?;
+    }
+    for credential in matching {
+        manager
+            .remove_credentials(&credential.id)
+            .await
+            .map_err(|e| auth_error(context, e))?;
+    }
     Ok(Value::Null)
 }
 
@@ -206,6 +202,7 @@ pub(super) async fn admin_change_username(
     let provider = provider(session)?;
     let user = owner_target(session, msg)?;
     let credential = credential_of(&user).ok_or_else(credentials_not_found)?;
+    let _serialised = CREDENTIALS_LOCK.lock().await;
     let access: &dyn AuthAccess = session.manager();
     provider
         .change_username(access, credential, str_field(msg, "username"))

@@ -5,8 +5,9 @@
 //!   `[{"time", "result", "ip", "client_id", "provider_type", "provider_id", "mfa"}]`;
 //! * `auth/recovery_codes` → `{"remaining", "total", "created_at"}` or `null`;
 //! * `auth/recovery_codes/generate` → `{"codes": [10 codes]}`, shown once, replacing old ones;
-//! * `config/auth/reset_mfa` `{user_id, code?}` (admins) → `{"reset": [module ids]}`: removes
-//!   every MFA enrolment and recovery code of the user and revokes their sign-in sessions. Only
+//! * `config/auth/reset_mfa` `{user_id, mfa_module_id?, code?}` (admins) → `{"reset": [module
+//!   ids]}`: removes every MFA enrolment (or one module's) and the recovery codes of the user and
+//!   revokes their sign-in sessions. Only
 //!   the owner may reset the owner; resetting one's own needs `code`, a current second factor.
 
 use auth_core::AuthError;
@@ -88,7 +89,10 @@ pub(super) async fn reset_mfa(
             ));
         }
     }
-    match manager.reset_user_mfa(&target.id).await {
+    match manager
+        .reset_user_mfa(&target.id, opt_str(msg, "mfa_module_id"))
+        .await
+    {
         Ok(reset) => {
             tracing::warn!(
                 actor = actor.id,
@@ -99,6 +103,9 @@ pub(super) async fn reset_mfa(
             Ok(json!({ "reset": reset }))
         }
         Err(AuthError::Invalid(message)) => Err(WsError::new("reset_failed", message)),
+        Err(error @ AuthError::UnknownMfaModule(_)) => {
+            Err(WsError::new("no_module", error.to_string()))
+        }
         Err(error) => Err(WsError::internal("config/auth/reset_mfa", &error)),
     }
 }

@@ -42,6 +42,9 @@ pub struct Setup {
     pub options: HttpOptions,
     pub clock: SharedClock,
     pub providers: Vec<(&'static str, Value)>,
+    /// The homeassistant provider requires the `totp` module (its `modules:` chain), which is
+    /// also the opt-in module of that id.
+    pub required_totp: bool,
 }
 
 impl Default for Setup {
@@ -57,6 +60,7 @@ impl Default for Setup {
                     json!({"users": [{"username": "demo", "password": "demo-pass", "name": "Demo"}]}),
                 ),
             ],
+            required_totp: false,
         }
     }
 }
@@ -70,6 +74,13 @@ pub async fn start(setup: Setup) -> Server {
         password_policy: auth_crypto::PasswordPolicy::fast_for_tests(),
         trusted_proxies: setup.options.trusted_proxies.clone(),
     };
+    let totp = find_mfa_module("totp").expect("totp linked");
+    let spec = PluginSpec {
+        id: None,
+        name: Some("Authenticator app".into()),
+        config: json!({}),
+    };
+    let totp = (totp.build)(spec, &ctx).expect("totp builds");
     let mut builder = AuthManager::builder(storage).clock(setup.clock.clone());
     for (kind, config) in setup.providers {
         let registration = find_provider(kind).expect("provider linked");
@@ -78,15 +89,14 @@ pub async fn start(setup: Setup) -> Server {
             name: None,
             config,
         };
-        builder = builder.provider((registration.build)(spec, &ctx).expect("provider builds"));
+        let provider = (registration.build)(spec, &ctx).expect("provider builds");
+        builder = if setup.required_totp && kind == "homeassistant" {
+            builder.provider_with_chain(provider, vec![auth_core::ChainEntry::new(totp.clone())])
+        } else {
+            builder.provider(provider)
+        };
     }
-    let totp = find_mfa_module("totp").expect("totp linked");
-    let spec = PluginSpec {
-        id: None,
-        name: Some("Authenticator app".into()),
-        config: json!({}),
-    };
-    builder = builder.mfa_module((totp.build)(spec, &ctx).expect("totp builds"));
+    builder = builder.mfa_module(totp);
     let manager = builder.build().await.expect("manager");
     let http = AuthHttp::new(
         manager,

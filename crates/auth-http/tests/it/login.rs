@@ -454,3 +454,50 @@ fn the_fast_decoder_matches_full_rounds() {
 fn decode_until_stable_checked(text: &str) -> String {
     auth_http::net::decode_until_stable(text)
 }
+
+/// Issue 14 item 7: a flow is read and aborted only from the IP that started it, as its steps are
+/// (its form can carry a secret being enrolled). Before, any client with the id could.
+#[tokio::test]
+async fn a_flow_is_read_and_aborted_only_from_its_own_ip() {
+    let (server, _) = onboarded().await;
+    let started = start_flow(&server, json!(["homeassistant", null])).await;
+    let flow_id = started.json()["flow_id"].as_str().unwrap().to_owned();
+    let path = format!("/auth/login_flow/{flow_id}");
+    for request in [
+        Request::get(&path).from_ip("127.0.0.2"),
+        Request::new("DELETE", &path).from_ip("127.0.0.2"),
+    ] {
+        let refused = server.send(request).await;
+        assert_eq!(
+            (refused.status, refused.text()),
+            (400, r#"{"message":"IP address changed"}"#.to_owned())
+        );
+    }
+    let unknown = server
+        .send(
+            Request::get("/auth/login_flow/00000000000000000000000000000000").from_ip("127.0.0.2"),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    // The flow is still there for its own client.
+    let current = server.send(Request::get(&path)).await;
+    assert_eq!(
+        (current.status, current.json()["step_id"].clone()),
+        (200, json!("init"))
+    );
+    assert!(
+        can_finish(&server, &flow_id).await,
+        "the stranger's DELETE did not abort it"
+    );
+}
+
+async fn can_finish(server: &crate::harness::Server, flow_id: &str) -> bool {
+    let done = step(
+        server,
+        flow_id,
+        json!({"username": "owner", "password": "owner-pass"}),
+    )
+    .await
+    .json();
+    done["type"] == "create_entry"
+}

@@ -34,6 +34,7 @@ pub enum Access {
 pub const ROUTES: &[(&str, &[&str], Access)] = &[
     ("/", &["GET"], Access::Public),
     ("/profile", &["GET"], Access::Public),
+    ("/onboarding.html", &["GET"], Access::Public),
     ("/auth/authorize", &["GET"], Access::Public),
     ("/auth/static/{file}", &["GET"], Access::Public),
     ("/frontend_latest/{*path}", &["GET"], Access::Public),

@@ -12,6 +12,21 @@ fn form(server: &crate::harness::Server, pairs: &[(&str, &str)]) -> Request {
     Request::post("/auth/token").form(pairs)
 }
 
+/// The owner signs in: the authorization code.
+async fn owner_code(server: &crate::harness::Server) -> String {
+    let flow = start_flow(server, json!(["homeassistant", null]))
+        .await
+        .json();
+    let done = step(
+        server,
+        flow["flow_id"].as_str().unwrap(),
+        json!({"username": "owner", "password": "owner-pass"}),
+    )
+    .await
+    .json();
+    done["result"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn refresh_grant_and_revoke() {
     let (server, _owner) = onboarded().await;
@@ -126,17 +141,7 @@ async fn refresh_grant_and_revoke() {
 async fn code_grant_rules() {
     let (server, _owner) = onboarded().await;
     let client = server.client_id();
-    let flow = start_flow(&server, json!(["homeassistant", null]))
-        .await
-        .json();
-    let done = step(
-        &server,
-        flow["flow_id"].as_str().unwrap(),
-        json!({"username": "owner", "password": "owner-pass"}),
-    )
-    .await
-    .json();
-    let code = done["result"].as_str().unwrap().to_owned();
+    let code = owner_code(&server).await;
     let cases: [(&[(&str, &str)], &str); 5] = [
         (
             &[("grant_type", "authorization_code"), ("code", &code)],
@@ -334,5 +339,61 @@ async fn failed_logins_ban_the_ip_and_bans_expire() {
             .status,
         200,
         "bans expire"
+    );
+}
+
+/// Issue 14 item 11 (RFC 9700 §4.2.4): a code redeemed twice means it leaked; the second
+/// redemption fails and revokes the tokens the first one got.
+#[tokio::test]
+async fn reusing_a_code_revokes_the_tokens_issued_from_it() {
+    let (server, _owner) = onboarded().await;
+    let client = server.client_id();
+    let code = owner_code(&server).await;
+    let redeem = || {
+        server.send(form(
+            &server,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", &client),
+                ("code", &code),
+            ],
+        ))
+    };
+    let first = redeem().await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let tokens = first.json();
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let api = || server.send(Request::get("/api/").bearer(access));
+    assert_eq!(api().await.status, 200);
+
+    let second = redeem().await;
+    assert_eq!(
+        (second.status, second.text()),
+        (
+            400,
+            r#"{"error":"invalid_request","error_description":"Invalid code"}"#.to_owned()
+        )
+    );
+    assert_eq!(api().await.status, 401, "the access token died with it");
+    let refreshed = server
+        .send(form(
+            &server,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client),
+                ("refresh_token", refresh),
+            ],
+        ))
+        .await;
+    assert_eq!(refreshed.status, 400, "{}", refreshed.text());
+    // Other sessions of the user are not touched.
+    let other = login(&server, "owner", "owner-pass").await;
+    assert_eq!(
+        server
+            .send(Request::get("/api/").bearer(other["access_token"].as_str().unwrap()))
+            .await
+            .status,
+        200
     );
 }

@@ -603,3 +603,57 @@ async fn onboarding_page_creates_the_owner_and_signs_them_in() {
     site.browser.wait_visible("#signin");
     site.stop().await;
 }
+
+/// Issue 14 item 12: before anything is typed, the login page says which client receives the
+/// tokens (the client_id's host), as text that assistive technology reads with the form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn the_login_page_names_the_client_before_sign_in() {
+    let mut site = Site::start("client-host", None).await;
+    let b = &site.browser;
+    let client_id = "https://app.example.org:8443/hass/";
+    let url = site.url(&format!(
+        "/auth/authorize?response_type=code&client_id={}&redirect_uri={}",
+        urlencode(client_id),
+        urlencode("https://app.example.org:8443/hass/callback")
+    ));
+    b.goto(&url);
+    b.wait_visible("#field-username");
+    b.wait_visible("#client");
+    b.wait_text("#client-host", "app.example.org:8443");
+    // The form is described by that sentence (what a screen reader announces with it).
+    let description = b.execute(
+        "const ids = document.getElementById('form').getAttribute('aria-describedby') || '';\
+         return ids.split(/\\s+/).map(id => (document.getElementById(id) || {}).textContent || '').join(' ');",
+        json!([]),
+    );
+    let description = description.as_str().unwrap_or_default().to_owned();
+    assert!(
+        description.contains("Signing in to app.example.org:8443"),
+        "{description:?}"
+    );
+    // The host is text, never markup: a client id that is not a URL is shown as written.
+    b.goto(&site.url(&format!(
+        "/auth/authorize?response_type=code&client_id={}&redirect_uri={}",
+        urlencode("<img src=x onerror=alert(1)>"),
+        urlencode("https://app.example.org/cb")
+    )));
+    b.wait_text("#client-host", "<img src=x onerror=alert(1)>");
+    let images = b.execute(
+        "return document.querySelectorAll('#client img').length",
+        json!([]),
+    );
+    assert_eq!(images, json!(0));
+    site.browser.screenshot("client-host");
+    site.stop().await;
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

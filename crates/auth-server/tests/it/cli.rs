@@ -254,3 +254,55 @@ async fn mfa_reset_removes_the_factor_and_revokes_sessions() {
     let out = run(config.path(), &["user", "-c", dir, "mfa-reset", "nobody"]).await;
     assert_eq!((out.code, out.stdout.as_str()), (1, "User not found\n"));
 }
+
+/// Issue 14 item 8: the administrator's reset of one MFA enrolment (what a user cannot do for a
+/// module a provider requires); `reset-mfa` is another name of `mfa-reset`.
+#[tokio::test]
+async fn reset_mfa_removes_an_enrolment() {
+    let config = TempConfig::from_fixture("ha-2026.2.3");
+    let dir = config.path().to_str().unwrap();
+    let totp_file = config.storage_dir().join("auth_module.totp");
+    let secret = "5O4XYKQRNBRTVGTLJOBAVBXMBTRGIUGF";
+    assert!(
+        std::fs::read_to_string(&totp_file)
+            .unwrap()
+            .contains(secret)
+    );
+    let joerg = "jörg-strasse-σασ";
+    let out = run(
+        config.path(),
+        &["user", "-c", dir, "mfa-reset", joerg, "sms"],
+    )
+    .await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (1, "Unable find multi-factor auth module: sms\n")
+    );
+    let out = run(
+        config.path(),
+        &["user", "-c", dir, "mfa-reset", "nobody", "totp"],
+    )
+    .await;
+    assert_eq!((out.code, out.stdout.as_str()), (1, "User not found\n"));
+    assert!(
+        std::fs::read_to_string(&totp_file)
+            .unwrap()
+            .contains(secret)
+    );
+    let out = run(
+        config.path(),
+        &["user", "-c", dir, "reset-mfa", joerg, "totp"],
+    )
+    .await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "MFA reset (totp); sign-in sessions revoked\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !std::fs::read_to_string(&totp_file)
+            .unwrap()
+            .contains(secret)
+    );
+}

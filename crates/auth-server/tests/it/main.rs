@@ -11,5 +11,7 @@ mod crash;
 mod disk_full;
 mod frontend;
 mod indieauth;
+mod logs;
+mod owner;
 mod serve;
 mod soak;

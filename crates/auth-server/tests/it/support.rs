@@ -103,9 +103,19 @@ pub async fn serve_under(
     args: &[&str],
     shell_prefix: Option<&str>,
 ) -> Result<ServerProcess, Output> {
+    serve_at(cwd, args, shell_prefix, "127.0.0.1:0").await
+}
+
+/// Like [`serve_under`], listening on `bind` instead of 127.0.0.1:0.
+pub async fn serve_at(
+    cwd: &Path,
+    args: &[&str],
+    shell_prefix: Option<&str>,
+    bind: &str,
+) -> Result<ServerProcess, Output> {
     let mut all: Vec<&str> = vec!["serve"];
     all.extend_from_slice(args);
-    all.extend_from_slice(&["--bind", "127.0.0.1:0"]);
+    all.extend_from_slice(&["--bind", bind]);
     let mut command = match shell_prefix {
         None => Command::new(BIN),
         Some(prefix) => {

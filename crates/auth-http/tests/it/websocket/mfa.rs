@@ -244,3 +244,107 @@ async fn system_users_cannot_manage_mfa_or_make_long_lived_tokens() {
     assert_eq!(tokens[0]["type"], "system");
     assert_eq!(tokens[0]["is_current"], true);
 }
+
+/// Issue 14 item 8: the module of a provider's required chain cannot be dropped by the user, even
+/// though it is also the opt-in module of the same id; an administrator's reset still can.
+#[tokio::test]
+async fn a_required_module_cannot_be_disabled_by_its_user() {
+    let server = crate::harness::start(crate::harness::Setup {
+        required_totp: true,
+        ..Default::default()
+    })
+    .await;
+    let owner = crate::harness::onboard(&server, "owner", "owner-pass").await;
+    let owner_id = server.manager().owner().unwrap().id;
+    server
+        .manager()
+        .enable_user_mfa(&owner_id, "totp", &serde_json::Map::new())
+        .await
+        .unwrap();
+    let mut ws = Ws::authed(&server, &owner).await;
+    assert_eq!(
+        ws.err(json!({"type": "auth/depose_mfa", "mfa_module_id": "totp"}))
+            .await,
+        error(
+            "disable_failed",
+            "Cannot disable MFA Module totp: Home Assistant Local requires it to sign in; an administrator can reset it (hass-auth user reset-mfa)"
+        )
+    );
+    let me = ws.ok(json!({"type": "auth/current_user"})).await;
+    assert_eq!(me["mfa_modules"][0]["enabled"], true);
+    // The administrator's reset (what `hass-auth user reset-mfa` calls).
+    server
+        .manager()
+        .disable_user_mfa(&owner_id, "totp")
+        .await
+        .unwrap();
+    let me = ws.ok(json!({"type": "auth/current_user"})).await;
+    assert_eq!(me["mfa_modules"][0]["enabled"], false);
+}
+
+/// Issue 14 item 8: `auth/setup_mfa` for a module the user is enrolled in first asks for the
+/// current code; only then does the module's setup (a new secret) follow.
+#[tokio::test]
+async fn replacing_an_enrolled_secret_needs_the_current_code() {
+    let (server, owner) = onboarded().await;
+    let owner_id = server.manager().owner().unwrap().id;
+    let old_secret = server
+        .manager()
+        .enable_user_mfa(&owner_id, "totp", &serde_json::Map::new())
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ws = Ws::authed(&server, &owner).await;
+    let form = ws
+        .ok(json!({"type": "auth/setup_mfa", "mfa_module_id": "totp"}))
+        .await;
+    let flow_id = form["flow_id"].clone();
+    assert_eq!(
+        form,
+        json!({
+            "type": "form", "flow_id": flow_id, "handler": "totp",
+            "data_schema": [{"type": "string", "name": "code", "required": true}],
+            "errors": {}, "description_placeholders": {"mfa_module_name": "Authenticator app"},
+            "last_step": false, "preview": null, "step_id": "current_code",
+        }),
+        "no new secret before the current code"
+    );
+    let wrong = ws
+        .ok(json!({"type": "auth/setup_mfa", "flow_id": flow_id, "user_input": {"code": "000000x"}}))
+        .await;
+    assert_eq!(
+        (wrong["step_id"].clone(), wrong["errors"].clone()),
+        (json!("current_code"), json!({"base": "invalid_code"}))
+    );
+    let current = mfa_totp::code_at(&old_secret, now()).unwrap();
+    let next = ws
+        .ok(json!({"type": "auth/setup_mfa", "flow_id": flow_id, "user_input": {"code": current}}))
+        .await;
+    assert_eq!(next["step_id"], "init", "{next}");
+    let new_secret = next["description_placeholders"]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_secret, old_secret);
+    let done = confirm(&mut ws, &flow_id, &new_secret).await;
+    assert_eq!(done["data"], json!({"result": new_secret}));
+
+    // Wrong current codes end the attempt like wrong codes at sign-in.
+    let form = ws
+        .ok(json!({"type": "auth/setup_mfa", "mfa_module_id": "totp"}))
+        .await;
+    let max_retry = server.manager().mfa_module("totp").unwrap().max_retry();
+    let mut last = Value::Null;
+    for _ in 0..max_retry {
+        last = ws
+            .ok(json!({"type": "auth/setup_mfa", "flow_id": form["flow_id"], "user_input": {"code": "000000x"}}))
+            .await;
+    }
+    assert_eq!(
+        last["type"], "abort",
+        "after {max_retry} wrong codes: {last}"
+    );
+    assert_eq!(last["reason"], "too_many_retry");
+}

@@ -393,3 +393,148 @@ async fn owner_changes_passwords_and_usernames() {
     assert!(!can_log_in(&server, "bob", "reset-pass").await);
     login(&server, "robert", "reset-pass").await;
 }
+
+fn ha_admin(server: &crate::harness::Server) -> provider_homeassistant::HomeAssistantProvider {
+    let provider = server
+        .manager()
+        .auth_provider("homeassistant", None)
+        .unwrap();
+    provider
+        .as_any()
+        .downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
+        .unwrap()
+        .clone()
+}
+
+/// An onboarded server, the owner's socket, and Alice (in `group`) signed in: (server, owner
+/// socket, Alice's user id, Alice's access token).
+async fn with_alice(group: &str) -> (crate::harness::Server, Ws, String, String) {
+    let (server, owner) = onboarded().await;
+    let mut ws = Ws::authed(&server, &owner).await;
+    let (alice_id, alice_token, _) =
+        add_user(&server, &mut ws, "Alice", "alice", "alice-pass", &[group]).await;
+    (server, ws, alice_id, alice_token)
+}
+
+/// Issue 14 item 1: deleting a spelling variant of the owner's username used to fall back to a
+/// normalised removal of the owner's password entry, without the owner check.
+#[tokio::test]
+async fn no_spelling_of_the_owners_username_deletes_the_owners_password() {
+    let (server, mut ws, _, alice_token) = with_alice("system-admin").await;
+    let mut alice = Ws::authed(&server, &alice_token).await;
+    for variant in ["Owner", " owner", "OWNER\t", "owner\u{3000}"] {
+        assert_eq!(
+            alice
+                .err(json!({"type": "config/auth_provider/homeassistant/delete", "username": variant}))
+                .await,
+            error(
+                "cannot_delete_owner_credentials",
+                "Unable to delete the credentials of the owner"
+            ),
+            "{variant:?}"
+        );
+    }
+    assert!(
+        ha_admin(&server)
+            .usernames()
+            .await
+            .unwrap()
+            .contains(&"owner".to_owned())
+    );
+    assert!(can_log_in(&server, "owner", "owner-pass").await);
+    // A variant of someone else's username deletes their credentials (as a login compares).
+    assert_eq!(
+        ws.ok(json!({"type": "config/auth_provider/homeassistant/delete", "username": "ALICE"}))
+            .await,
+        Value::Null
+    );
+    assert!(!can_log_in(&server, "alice", "alice-pass").await);
+}
+
+/// Issue 14 item 1: `create` with the username of the owner's credential used to save the new
+/// password before noticing whose credential that is, so logins in that window became the owner.
+/// Here the owner's password entry is missing (a table that disagrees with the credentials), which
+/// is when the old code let the entry in at all.
+#[tokio::test]
+async fn creating_a_password_for_the_owners_username_never_signs_in_as_the_owner() {
+    let (server, _owner, _, alice_token) = with_alice("system-admin").await;
+    ha_admin(&server).remove_auth("owner").await.unwrap();
+    let mut alice = Ws::authed(&server, &alice_token).await;
+    let mallory = alice
+        .ok(json!({"type": "config/auth/create", "name": "Mallory", "group_ids": ["system-users"]}))
+        .await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let logins = {
+        let done = done.clone();
+        let server = &server;
+        async move {
+            let mut signed_in = 0;
+            let mut tries = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || tries == 0 {
+                tries += 1;
+                if can_log_in(server, "owner", "evil-pass").await {
+                    signed_in += 1;
+                }
+            }
+            signed_in
+        }
+    };
+    let create = async {
+        let answer = alice
+            .err(json!({"type": "config/auth_provider/homeassistant/create",
+                        "user_id": mallory, "username": "owner", "password": "evil-pass"}))
+            .await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        answer
+    };
+    let (signed_in, answer) = tokio::join!(logins, create);
+    assert_eq!(
+        answer,
+        translated(
+            "Username \"owner\" already exists",
+            "username_already_exists",
+            json!({"username": "owner"})
+        )
+    );
+    assert_eq!(signed_in, 0, "a login validated the attacker's password");
+    assert!(
+        !ha_admin(&server)
+            .usernames()
+            .await
+            .unwrap()
+            .contains(&"owner".to_owned())
+    );
+    assert!(
+        server
+            .manager()
+            .user(&mallory)
+            .unwrap()
+            .credentials
+            .is_empty()
+    );
+}
+
+/// A rename onto a username that another credential carries would make logins ambiguous.
+#[tokio::test]
+async fn a_username_carried_by_another_credential_is_not_reused() {
+    let (server, mut ws, alice_id, _) = with_alice("system-users").await;
+    ha_admin(&server).remove_auth("owner").await.unwrap();
+    assert_eq!(
+        ws.err(
+            json!({"type": "config/auth_provider/homeassistant/admin_change_username",
+                      "user_id": alice_id, "username": "owner"})
+        )
+        .await,
+        translated(
+            "Username \"owner\" already exists",
+            "username_already_exists",
+            json!({"username": "owner"})
+        )
+    );
+    assert!(can_log_in(&server, "alice", "alice-pass").await);
+    assert!(!can_log_in(&server, "owner", "alice-pass").await);
+}
