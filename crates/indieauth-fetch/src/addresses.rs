@@ -43,31 +43,104 @@ const fn v6(segments: [u16; 8], prefix: u8, reason: &'static str) -> Block<u128>
 /// Refused IPv4 blocks (IANA IPv4 Special-Purpose Address Registry, minus the private-use
 /// blocks and loopback, which home clients use; plus multicast and the shared address space).
 const REFUSED_V4: &[Block<u32>] = &[
-    v4(0, 0, 0, 0, 8, "\"this network\" (0.0.0.0/8, reaches this host)"),
-    v4(100, 64, 0, 0, 10, "shared address space (100.64.0.0/10, carrier NAT; cloud metadata such as 100.100.100.200)"),
-    v4(169, 254, 0, 0, 16, "link-local (169.254.0.0/16, cloud metadata 169.254.169.254)"),
-    v4(192, 0, 0, 0, 24, "IETF protocol assignments (192.0.0.0/24, incl. Oracle cloud metadata 192.0.0.192)"),
+    v4(
+        0,
+        0,
+        0,
+        0,
+        8,
+        "\"this network\" (0.0.0.0/8, reaches this host)",
+    ),
+    v4(
+        100,
+        64,
+        0,
+        0,
+        10,
+        "shared address space (100.64.0.0/10, carrier NAT; cloud metadata such as 100.100.100.200)",
+    ),
+    v4(
+        169,
+        254,
+        0,
+        0,
+        16,
+        "link-local (169.254.0.0/16, cloud metadata 169.254.169.254)",
+    ),
+    v4(
+        192,
+        0,
+        0,
+        0,
+        24,
+        "IETF protocol assignments (192.0.0.0/24, incl. Oracle cloud metadata 192.0.0.192)",
+    ),
     v4(192, 0, 2, 0, 24, "documentation (192.0.2.0/24)"),
     v4(192, 31, 196, 0, 24, "AS112 (192.31.196.0/24)"),
     v4(192, 52, 193, 0, 24, "AMT (192.52.193.0/24)"),
-    v4(192, 88, 99, 0, 24, "deprecated 6to4 relay anycast (192.88.99.0/24)"),
-    v4(192, 175, 48, 0, 24, "AS112 direct delegation (192.175.48.0/24)"),
+    v4(
+        192,
+        88,
+        99,
+        0,
+        24,
+        "deprecated 6to4 relay anycast (192.88.99.0/24)",
+    ),
+    v4(
+        192,
+        175,
+        48,
+        0,
+        24,
+        "AS112 direct delegation (192.175.48.0/24)",
+    ),
     v4(198, 18, 0, 0, 15, "benchmarking (198.18.0.0/15)"),
     v4(198, 51, 100, 0, 24, "documentation (198.51.100.0/24)"),
     v4(203, 0, 113, 0, 24, "documentation (203.0.113.0/24)"),
     v4(224, 0, 0, 0, 4, "multicast (224.0.0.0/4)"),
-    v4(240, 0, 0, 0, 4, "reserved (240.0.0.0/4) and limited broadcast (255.255.255.255)"),
+    v4(
+        240,
+        0,
+        0,
+        0,
+        4,
+        "reserved (240.0.0.0/4) and limited broadcast (255.255.255.255)",
+    ),
 ];
 
 /// Refused IPv6 blocks inside the otherwise allowed 2000::/3 and fc00::/7 (IANA IPv6
 /// Special-Purpose Address Registry), plus AWS's instance services.
 const REFUSED_V6: &[Block<u128>] = &[
-    v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23, "IETF protocol assignments (2001::/23: Teredo, benchmarking, ORCHID, anycast services)"),
-    v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32, "documentation (2001:db8::/32)"),
-    v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16, "6to4 (2002::/16, a tunnel to an embedded IPv4 address)"),
-    v6([0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0], 48, "AS112 direct delegation (2620:4f:8000::/48)"),
-    v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, "documentation (3fff::/20)"),
-    v6([0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0], 32, "AWS instance services (fd00:ec2::/32: metadata fd00:ec2::254, DNS, time)"),
+    v6(
+        [0x2001, 0, 0, 0, 0, 0, 0, 0],
+        23,
+        "IETF protocol assignments (2001::/23: Teredo, benchmarking, ORCHID, anycast services)",
+    ),
+    v6(
+        [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0],
+        32,
+        "documentation (2001:db8::/32)",
+    ),
+    v6(
+        [0x2002, 0, 0, 0, 0, 0, 0, 0],
+        16,
+        "6to4 (2002::/16, a tunnel to an embedded IPv4 address)",
+    ),
+    v6(
+        [0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0],
+        48,
+        "AS112 direct delegation (2620:4f:8000::/48)",
+    ),
+    v6(
+        [0x3fff, 0, 0, 0, 0, 0, 0, 0],
+        20,
+        "documentation (3fff::/20)",
+    ),
+    v6(
+        [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0],
+        32,
+        "AWS instance services (fd00:ec2::/32: metadata fd00:ec2::254, DNS, time)",
+    ),
 ];
 
 fn matches<A: Into<u128> + Copy>(block: &Block<A>, address: A, bits: u8) -> bool {
@@ -119,7 +192,9 @@ fn refusal_v6(ip: Ipv6Addr) -> Option<&'static str> {
             0x0000..=0x00ff => {
                 "reserved (::/8: IPv4-compatible, IPv4-translated, NAT64 local-use, discard-only)"
             }
-            0x0100 => "discard-only and dummy prefixes (100::/64, 100:0:0:1::/64; reserved 100::/8)",
+            0x0100 => {
+                "discard-only and dummy prefixes (100::/64, 100:0:0:1::/64; reserved 100::/8)"
+            }
             0x5f00 => "segment routing SIDs (5f00::/16)",
             0xfe80..=0xfebf => "link-local (fe80::/10)",
             0xfec0..=0xfeff => "deprecated site-local (fec0::/10)",
@@ -246,11 +321,21 @@ mod tests {
     fn every_block_is_aligned_to_its_prefix() {
         for block in REFUSED_V4 {
             let host_bits = 32 - u32::from(block.prefix);
-            assert_eq!(block.network & ((1u32 << host_bits) - 1), 0, "{}", block.reason);
+            assert_eq!(
+                block.network & ((1u32 << host_bits) - 1),
+                0,
+                "{}",
+                block.reason
+            );
         }
         for block in REFUSED_V6 {
             let host_bits = 128 - u32::from(block.prefix);
-            assert_eq!(block.network & ((1u128 << host_bits) - 1), 0, "{}", block.reason);
+            assert_eq!(
+                block.network & ((1u128 << host_bits) - 1),
+                0,
+                "{}",
+                block.reason
+            );
         }
     }
 }

@@ -654,12 +654,18 @@ async fn an_owner_whose_flows_are_all_starting_is_refused() {
     let (flow, entered, release) = Blocking::new(true);
     let starting = tokio::spawn({
         let manager = manager.clone();
-        async move { manager.start_owned(Some("a"), ha(), (), Box::new(flow)).await }
+        async move {
+            manager
+                .start_owned(Some("a"), ha(), (), Box::new(flow))
+                .await
+        }
     });
     within("the step to start", entered.notified()).await;
     let (flow, calls) = Login::new(false);
     assert!(matches!(
-        manager.start_owned(Some("a"), ha(), (), Box::new(flow)).await,
+        manager
+            .start_owned(Some("a"), ha(), (), Box::new(flow))
+            .await,
         Err(FlowError::TooManyFlows)
     ));
     assert!(calls.lock().is_empty());
