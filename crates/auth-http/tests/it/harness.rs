@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use auth_core::registry::{PluginContext, PluginSpec, find_mfa_module, find_provider};
-use auth_core::{AuthManager, SharedClock, SystemClock};
+use auth_core::{AuthManager, ManagerLimits, SharedClock, SystemClock};
 use auth_http::{AuthHttp, HttpOptions};
 use auth_testkit::TempConfig;
 use auth_testkit::http::{Request, Response};
@@ -42,6 +42,7 @@ pub struct Setup {
     pub options: HttpOptions,
     pub clock: SharedClock,
     pub providers: Vec<(&'static str, Value)>,
+    pub limits: ManagerLimits,
 }
 
 impl Default for Setup {
@@ -57,6 +58,7 @@ impl Default for Setup {
                     json!({"users": [{"username": "demo", "password": "demo-pass", "name": "Demo"}]}),
                 ),
             ],
+            limits: ManagerLimits::default(),
         }
     }
 }
@@ -70,7 +72,9 @@ pub async fn start(setup: Setup) -> Server {
         password_policy: auth_crypto::PasswordPolicy::fast_for_tests(),
         trusted_proxies: setup.options.trusted_proxies.clone(),
     };
-    let mut builder = AuthManager::builder(storage).clock(setup.clock.clone());
+    let mut builder = AuthManager::builder(storage)
+        .clock(setup.clock.clone())
+        .limits(setup.limits);
     for (kind, config) in setup.providers {
         let registration = find_provider(kind).expect("provider linked");
         let spec = PluginSpec {
