@@ -253,6 +253,22 @@ async fn flow_results_carry_no_secret_fields() {
     );
 }
 
+/// [`setup`] with alice enrolled in a PIN module (PIN 1234).
+async fn with_pin() -> (
+    auth_testkit::TempConfig,
+    Arc<auth_core::ManualClock>,
+    AuthManager,
+    String,
+) {
+    let pin = Arc::new(PinModule::new("pin", "PIN", "1234"));
+    let (config, clock, manager, user) = setup(&[pin]).await;
+    manager
+        .enable_user_mfa(&user, "pin", &Map::new())
+        .await
+        .unwrap();
+    (config, clock, manager, user)
+}
+
 /// Starts a flow and passes the password step; returns the flow at its PIN step.
 async fn at_pin_step(manager: &AuthManager) -> String {
     let flow = start(manager).await;
@@ -268,12 +284,7 @@ async fn at_pin_step(manager: &AuthManager) -> String {
 
 #[tokio::test]
 async fn wrong_codes_across_flows_lock_the_account_until_the_lockout_ends() {
-    let pin = Arc::new(PinModule::new("pin", "PIN", "1234"));
-    let (_c, clock, manager, user) = setup(&[pin]).await;
-    manager
-        .enable_user_mfa(&user, "pin", &Map::new())
-        .await
-        .unwrap();
+    let (_c, clock, manager, user) = with_pin().await;
     let policy = auth_core::MfaLockoutPolicy::default();
     // One wrong code per flow: no flow reaches its own retry limit.
     for _ in 0..policy.max_failures {
@@ -322,12 +333,7 @@ async fn wrong_codes_across_flows_lock_the_account_until_the_lockout_ends() {
 
 #[tokio::test]
 async fn wrong_codes_age_out_of_the_window() {
-    let pin = Arc::new(PinModule::new("pin", "PIN", "1234"));
-    let (_c, clock, manager, user) = setup(&[pin]).await;
-    manager
-        .enable_user_mfa(&user, "pin", &Map::new())
-        .await
-        .unwrap();
+    let (_c, clock, manager, user) = with_pin().await;
     let policy = auth_core::MfaLockoutPolicy::default();
     for round in 0..3 {
         for _ in 0..policy.max_failures - 1 {

@@ -15,19 +15,19 @@ use crate::harness::{Server, Setup, onboard, start, start_flow, step};
 const ATTACKER: &str = "127.0.0.9";
 const CONCURRENCY: usize = 50;
 
-async fn start_flow_from(server: &Server, ip: &str) -> String {
-    let response = server
-        .send(
-            Request::post("/auth/login_flow")
-                .json(
-                    &json!({"client_id": server.client_id(), "handler": ["homeassistant", null],
-                    "redirect_uri": server.redirect_uri()}),
-                )
-                .from_ip(ip),
-        )
-        .await;
+/// Starts a homeassistant login flow with the request `client` makes of it; returns its id.
+async fn start_flow_as(server: &Server, client: impl FnOnce(Request) -> Request) -> String {
+    let request = Request::post("/auth/login_flow").json(
+        &json!({"client_id": server.client_id(), "handler": ["homeassistant", null],
+        "redirect_uri": server.redirect_uri()}),
+    );
+    let response = server.send(client(request)).await;
     assert_eq!(response.status, 200, "{}", response.text());
     response.json()["flow_id"].as_str().unwrap().to_owned()
+}
+
+async fn start_flow_from(server: &Server, ip: &str) -> String {
+    start_flow_as(server, |request| request.from_ip(ip)).await
 }
 
 async fn step_from(server: &Server, ip: &str, flow_id: &str, mut input: Value) -> Response {
@@ -129,19 +129,9 @@ async fn behind_proxy() -> Server {
     server
 }
 
+/// Starts a flow for the forwarded client `client` (see [`behind_proxy`]).
 async fn start_flow_for(server: &Server, client: &str) -> String {
-    let response = server
-        .send(
-            Request::post("/auth/login_flow")
-                .json(
-                    &json!({"client_id": server.client_id(), "handler": ["homeassistant", null],
-                    "redirect_uri": server.redirect_uri()}),
-                )
-                .header("X-Forwarded-For", client),
-        )
-        .await;
-    assert_eq!(response.status, 200, "{}", response.text());
-    response.json()["flow_id"].as_str().unwrap().to_owned()
+    start_flow_as(server, |request| request.header("X-Forwarded-For", client)).await
 }
 
 async fn sign_in_for(server: &Server, client: &str, flow_id: &str) -> Response {
