@@ -29,6 +29,12 @@
 //! At every `mfa` step, a value shaped like a recovery code (see [`crate::recovery`]) in the
 //! form is checked against the user's recovery codes instead of the module: one that matches is
 //! used up and passes the step; one that does not counts as a wrong code.
+//!
+//! # Wrong codes across flows
+//!
+//! Code steps (opt-in and chain) also count wrong codes per account across flows
+//! ([`crate::mfa_lockout`]); a locked account's code form answers `errors.base` = `mfa_locked`
+//! without checking the code.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -42,6 +48,7 @@ use time::OffsetDateTime;
 use crate::history::{SignInEvent, SignInResult};
 use crate::manager::AuthManager;
 use crate::mfa::{ChainEntry, MfaModule, MfaSubject};
+use crate::mfa_lockout::{ERROR_MFA_LOCKED, Locked, PLACEHOLDER_LOCKED_MINUTES};
 use crate::models::{Credentials, MFA_SESSION_EXPIRATION};
 use crate::provider::{AuthProvider, LoginContext, ProviderLoginFlow};
 
@@ -396,6 +403,19 @@ impl LoginFlow {
         let Some(module) = state.entries.get(state.index).map(|e| e.module.clone()) else {
             return Ok(FlowResult::abort("unknown_error"));
         };
+        let key = lockout_key(
+            state.subject.user_id.as_deref(),
+            Some((self.provider.as_ref(), state.subject.username.as_deref())),
+        );
+        let attempt = match self.manager.mfa_lockout().begin(&key) {
+            Ok(attempt) => attempt,
+            Err(locked) => {
+                let mut result = chain_code_form(&state, Some(ERROR_MFA_LOCKED));
+                self.stage = Stage::Chain(Box::new(state));
+                add_locked_minutes(&mut result, locked, self.manager.clock().now());
+                return Ok(result);
+            }
+        };
         let ok = match Self::recovery_code(&self.manager, state.subject.user_id.as_deref(), &input)
             .await?
         {
@@ -406,9 +426,17 @@ impl LoginFlow {
                 .map_err(|e| FlowError::Handler(e.to_string()))?,
         };
         if ok {
+            drop(attempt);
             self.mfa_used.push(used_factor(&input, module.id()));
             state.index += 1;
             return self.enter_chain_step(state).await;
+        }
+        if attempt.failed() {
+            tracing::warn!(
+                module = module.id(),
+                user_id = state.subject.user_id.as_deref(),
+                "too many wrong MFA codes for this account; its code step is locked for a while"
+            );
         }
         if self.count_failure(module.as_ref()) {
             self.record(state.subject.user_id.as_deref(), SignInResult::TooManyRetry);
@@ -545,10 +573,28 @@ impl LoginFlow {
         let Some(module) = self.manager.mfa_module(module_id) else {
             return Ok(FlowResult::abort("unknown_error"));
         };
-        let ok = match Self::recovery_code(&self.manager, Some(user_id), &input).await? {
+        let user_id = user_id.clone();
+        let attempt = match self
+            .manager
+            .mfa_lockout()
+            .begin(&lockout_key(Some(&user_id), None))
+        {
+            Ok(attempt) => attempt,
+            Err(locked) => {
+                let mut result = form(
+                    STEP_MFA,
+                    module.input_schema(),
+                    base_error(Some(ERROR_MFA_LOCKED)),
+                    Some(module_placeholders(module.as_ref())),
+                );
+                add_locked_minutes(&mut result, locked, self.manager.clock().now());
+                return Ok(result);
+            }
+        };
+        let ok = match Self::recovery_code(&self.manager, Some(&user_id), &input).await? {
             Some(ok) => ok,
             None => module
-                .validate(user_id, &input)
+                .validate(&user_id, &input)
                 .await
                 .map_err(|e| FlowError::Handler(e.to_string()))?,
         };
@@ -557,13 +603,56 @@ impl LoginFlow {
             let credentials = credentials.clone();
             return Ok(self.finish(&credentials));
         }
-        let user_id = user_id.clone();
+        if attempt.failed() {
+            tracing::warn!(
+                module = module.id(),
+                user_id,
+                "too many wrong MFA codes for this account; its code step is locked for a while"
+            );
+        }
         if self.count_failure(module.as_ref()) {
             self.record(Some(&user_id), SignInResult::TooManyRetry);
             return Ok(FlowResult::abort("too_many_retry"));
         }
         self.record(Some(&user_id), SignInResult::InvalidCode);
         self.show_mfa_form(Some("invalid_code")).await
+    }
+}
+
+/// The key wrong MFA codes are counted under: the user, or (for a login not linked to a user
+/// yet, in a required chain) the provider and username.
+pub(crate) fn lockout_key(
+    user_id: Option<&str>,
+    login: Option<(&dyn AuthProvider, Option<&str>)>,
+) -> String {
+    match (user_id, login) {
+        (Some(user_id), _) => format!("user:{user_id}"),
+        (None, Some((provider, username))) => format!(
+            "login:{}:{}:{}",
+            provider.provider_type(),
+            provider.provider_id().unwrap_or_default(),
+            username.unwrap_or_default()
+        ),
+        (None, None) => "login:".to_owned(),
+    }
+}
+
+/// Adds the minutes (rounded up) until codes are checked again to a locked code form.
+fn add_locked_minutes(result: &mut FlowResult, locked: Locked, now: OffsetDateTime) {
+    let Some(until) = locked.until else { return };
+    let seconds = (until - now).whole_seconds().max(0);
+    let minutes = (seconds + 59) / 60;
+    if let FlowResult::Form {
+        description_placeholders,
+        ..
+    } = result
+    {
+        description_placeholders
+            .get_or_insert_with(Map::new)
+            .insert(
+                PLACEHOLDER_LOCKED_MINUTES.to_owned(),
+                Value::String(minutes.max(1).to_string()),
+            );
     }
 }
 

@@ -21,6 +21,7 @@ use crate::events::AuthEvent;
 use crate::history::SignInHistory;
 use crate::login_flow::{LoginFlow, credentials_from_flow_data};
 use crate::mfa::{ChainEntry, MfaModule};
+use crate::mfa_lockout::{MfaLockout, MfaLockoutPolicy};
 use crate::models::{
     ACCESS_TOKEN_EXPIRATION, AUTH_CODE_EXPIRATION, Credentials, GROUP_ID_ADMIN, Group,
     REFRESH_TOKEN_EXPIRATION, RefreshToken, TokenType, User,
@@ -82,6 +83,8 @@ pub struct ManagerLimits {
     pub max_auth_codes: usize,
     /// How long an authorization code can be redeemed (HA: 10 minutes).
     pub auth_code_lifetime: Duration,
+    /// Wrong MFA codes per account across login flows, and the lockout they lead to.
+    pub mfa_lockout: MfaLockoutPolicy,
 }
 
 impl Default for ManagerLimits {
@@ -91,6 +94,7 @@ impl Default for ManagerLimits {
             mfa_setup_flows: FlowLimits::default(),
             max_auth_codes: DEFAULT_MAX_CODES,
             auth_code_lifetime: AUTH_CODE_EXPIRATION,
+            mfa_lockout: MfaLockoutPolicy::default(),
         }
     }
 }
@@ -223,6 +227,7 @@ impl AuthManagerBuilder {
         let flow_ids: Arc<dyn Fn() -> String + Send + Sync> =
             Arc::new(move || random_hex(rng.as_ref(), 16));
         let (events, _) = broadcast::channel(256);
+        let mfa_lockout = MfaLockout::new(self.limits.mfa_lockout.clone(), self.clock.clone());
         Ok(AuthManager {
             inner: Arc::new(Inner {
                 store,
@@ -238,6 +243,7 @@ impl AuthManagerBuilder {
                     self.limits.max_auth_codes,
                     self.limits.auth_code_lifetime,
                 ),
+                mfa_lockout,
                 revoke_callbacks: Mutex::new(HashMap::new()),
                 callback_ids: AtomicU64::new(1),
                 user_creation: tokio::sync::Mutex::new(()),
@@ -299,6 +305,7 @@ struct Inner {
     login_flows: FlowManager<LoginContext>,
     mfa_setup_flows: FlowManager<String>,
     codes: AuthCodes,
+    mfa_lockout: MfaLockout,
     revoke_callbacks: Mutex<HashMap<String, Vec<(u64, RevokeCallback)>>>,
     callback_ids: AtomicU64,
     user_creation: tokio::sync::Mutex<()>,
@@ -1076,7 +1083,8 @@ impl AuthManager {
         Ok(reset)
     }
 
-    /// Starts an MFA setup flow for `user_id` in module `module_id`.
+    /// Starts an MFA setup flow for `user_id` in module `module_id` (a user holds at most
+    /// `max_flows_per_owner` setup flows; the next drops their oldest).
     pub async fn start_mfa_setup(
         &self,
         module_id: &str,
@@ -1096,12 +1104,32 @@ impl AuthManager {
         Ok(self
             .inner
             .mfa_setup_flows
-            .start(
+            .start_owned(
+                Some(user_id),
                 Value::String(module_id.to_owned()),
                 user_id.to_owned(),
                 flow,
             )
             .await?)
+    }
+
+    /// Wrong-code counters of MFA logins (see [`crate::mfa_lockout`]).
+    pub(crate) fn mfa_lockout(&self) -> &MfaLockout {
+        &self.inner.mfa_lockout
+    }
+
+    /// Until when `user_id`'s MFA code step refuses codes after too many wrong ones (`None`
+    /// when it does not).
+    pub fn mfa_locked_until(&self, user_id: &str) -> Option<OffsetDateTime> {
+        self.inner
+            .mfa_lockout
+            .locked_until(&crate::login_flow::lockout_key(Some(user_id), None))
+    }
+
+    /// How many accounts have wrong MFA codes counted (bounded by
+    /// [`MfaLockoutPolicy::max_tracked`]).
+    pub fn mfa_lockout_tracked(&self) -> usize {
+        self.inner.mfa_lockout.tracked()
     }
 
     /// The MFA setup flows table.
@@ -1484,7 +1512,9 @@ impl AuthManager {
     }
 
     /// Starts a login flow for provider `(type, id)`; `None` when the provider is unknown or refuses
-    /// this request (HTTP 404 "Invalid handler specified").
+    /// this request (HTTP 404 "Invalid handler specified"). A client (its IP; an IPv6 client's
+    /// /64; loopback excepted) holds at most `max_flows_per_owner` flows: its next one drops
+    /// its oldest.
     pub async fn start_login_flow(
         &self,
         provider_type: &str,
@@ -1501,10 +1531,18 @@ impl AuthManager {
         let steps = provider.login_flow(&context, access).await?;
         let flow = LoginFlow::new(self.clone(), provider, steps, self.now()).with_context(&context);
         let handler = serde_json::json!([provider_type, provider_id]);
+        // Each client gets a share of the table (`max_flows_per_owner`): one client starting
+        // flows without end only ever drops its own oldest ones. Loopback clients are local
+        // programs, or a proxy whose clients cannot be told apart: they get no share of their
+        // own (dividing them would make all those clients share one).
+        let owner = context
+            .ip_address
+            .filter(|ip| !crate::net::is_loopback(*ip))
+            .map(crate::net::client_key);
         Ok(Some(
             self.inner
                 .login_flows
-                .start(handler, context, Box::new(flow))
+                .start_owned(owner.as_deref(), handler, context, Box::new(flow))
                 .await?,
         ))
     }

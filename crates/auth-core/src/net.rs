@@ -29,6 +29,22 @@ fn is_local_v4(ip: Ipv4Addr) -> bool {
     ip.is_loopback() || ip.is_private() || ip.is_link_local()
 }
 
+/// The client a request counts as for per-client shares (open login flows): an IPv4 address
+/// (also written as IPv4-mapped IPv6) is one client; an IPv6 address counts as its /64, which
+/// one host can fill with addresses of its own.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
+
 /// Whether `ip` is a loopback address (v4, v6 or v4-mapped).
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {

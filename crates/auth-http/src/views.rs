@@ -382,9 +382,15 @@ async fn finish_response(
             ..
         } if matches!(
             errors.get("base").and_then(Value::as_str),
-            Some("invalid_auth" | "invalid_code")
+            Some("invalid_auth" | "invalid_code" | "mfa_locked")
         ) =>
         {
+            // A code refused because the account is locked out is a guess all the same.
+            http.bans().record_failure(client.ip, url);
+            json_response(StatusCode::OK, &flow_json(&response, None))
+        }
+        // The wrong code that used up the flow's retries counts like the ones before it.
+        FlowResult::Abort { reason, .. } if reason == "too_many_retry" => {
             http.bans().record_failure(client.ip, url);
             json_response(StatusCode::OK, &flow_json(&response, None))
         }

@@ -1,16 +1,27 @@
 //! The accept loop of `hass-auth serve`: HTTP/1.1 (with upgrades for the websocket), bounded
-//! connections, a deadline for request headers that runs from the moment a connection is ready
-//! for a request (so it also closes silent and idle keep-alive connections), graceful shutdown.
+//! connections (in all and per client address), a deadline for request headers that runs from
+//! the moment a connection is ready for a request (so it also closes silent and idle keep-alive
+//! connections), graceful shutdown.
+//!
+//! A client address (an IPv4 address, an IPv6 /64) holds at most `max_connections_per_ip`
+//! connections; a further one is answered `503` and closed at once, so it holds no slot and one
+//! address cannot take every slot from the others. Trusted proxies are not limited per address
+//! (all their clients arrive from them).
 //!
 //! `axum::serve` has neither a connection bound nor a working header timeout (hyper's needs a
 //! timer, which it does not set, and its HTTP/2 detection waits for a first byte without any
 //! deadline), so clients that open connections and send nothing, or a header a byte at a time,
 //! would hold sockets and file descriptors forever. Home Assistant's clients speak HTTP/1.1.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+
+use std::sync::Mutex;
+
+use auth_core::ipnet::IpNet;
 
 use axum::Router;
 use axum::body::Body;
@@ -22,10 +33,14 @@ use tokio::sync::{Semaphore, watch};
 use tower::{Service, ServiceExt};
 
 /// Limits of the HTTP listener.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnectionLimits {
     /// Connections served at once; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// Connections one client address (IPv6: its /64) may hold at once; more are refused.
+    pub max_connections_per_ip: usize,
+    /// Peers not limited per address (the trusted proxies).
+    pub unlimited_peers: Vec<IpNet>,
     /// Time a client has to send a request's headers, counted from when the server is ready to
     /// read them (so it also bounds how long a keep-alive connection may sit idle).
     pub header_timeout: Duration,
@@ -37,6 +52,8 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             max_connections: 1000,
+            max_connections_per_ip: 64,
+            unlimited_peers: Vec::new(),
             header_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
         }
@@ -57,6 +74,11 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let per_ip = Arc::new(PerIp {
+        cap: limits.max_connections_per_ip.max(1),
+        unlimited: limits.unlimited_peers.clone(),
+        open: Mutex::new(HashMap::new()),
+    });
     loop {
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => match permit {
@@ -74,6 +96,10 @@ pub async fn serve(
                 }
             },
             () = stopped(&mut stop) => break,
+        };
+        let Some(ip_slot) = per_ip.admit(remote.ip()) else {
+            refuse(&stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let Ok(router) = make_service.call(remote).await;
@@ -101,6 +127,7 @@ pub async fn serve(
             if let Err(error) = result {
                 tracing::debug!(%remote, %error, "connection ended with an error");
             }
+            drop(ip_slot);
             drop(permit);
         });
     }
@@ -112,6 +139,72 @@ pub async fn serve(
     {
         tracing::warn!(grace = ?limits.shutdown_grace, "connections still open at shutdown were dropped");
     }
+}
+
+/// Open connections per client address.
+struct PerIp {
+    cap: usize,
+    unlimited: Vec<IpNet>,
+    /// Addresses with at least one open connection (so at most `max_connections` entries).
+    open: Mutex<HashMap<String, usize>>,
+}
+
+impl PerIp {
+    /// A slot for a connection from `ip`, or `None` when the address holds its cap.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        if self.unlimited.iter().any(|net| net.contains(&ip)) {
+            return Some(IpSlot {
+                per_ip: Arc::clone(self),
+                key: None,
+            });
+        }
+        let key = auth_core::net::client_key(ip);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(key.clone()).or_insert(0);
+        if *count >= self.cap {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            per_ip: Arc::clone(self),
+            key: Some(key),
+        })
+    }
+}
+
+/// One connection's place in its address's count; given back when dropped.
+struct IpSlot {
+    per_ip: Arc<PerIp>,
+    key: Option<String>,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let Some(key) = &self.key else { return };
+        let mut open = self.per_ip.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(key);
+            }
+        }
+    }
+}
+
+/// Answers a connection over its address's cap with a 503 (one non-blocking write, best
+/// effort) and closes it.
+fn refuse(stream: &tokio::net::TcpStream) {
+    const BODY: &str = "Too many connections from your address";
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nRetry-After: 10\r\nConnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = stream.try_write(response.as_bytes());
+    tracing::debug!("refused a connection: its address holds its connection cap");
 }
 
 /// Resolves once `stop` is true (or its sender is gone).

@@ -48,14 +48,30 @@ struct ConnectionArgs {
     /// idle (default 30).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     header_timeout: Option<u64>,
+    /// Connections one client address (an IPv6 client: its /64) may hold at once (default 64);
+    /// more are answered 503 and closed. Trusted proxies are not limited this way.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_ip: Option<u32>,
+    /// Seconds a websocket client has to authenticate before it is disconnected (default 10,
+    /// as Home Assistant).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    websocket_auth_timeout: Option<u64>,
 }
 
-/// The listener's limits with the command line's overrides.
-fn connection_limits(args: &ConnectionArgs) -> crate::listen::ConnectionLimits {
+/// The listener's limits with the command line's overrides; trusted proxies are not limited
+/// per address.
+fn connection_limits(
+    args: &ConnectionArgs,
+    trusted_proxies: &[auth_core::ipnet::IpNet],
+) -> crate::listen::ConnectionLimits {
     let mut limits = crate::listen::ConnectionLimits::default();
     if let Some(max) = args.max_connections {
         limits.max_connections = max as usize;
     }
+    if let Some(max) = args.max_connections_per_ip {
+        limits.max_connections_per_ip = max as usize;
+    }
+    limits.unlimited_peers = trusted_proxies.to_vec();
     if let Some(seconds) = args.header_timeout {
         limits.header_timeout = Duration::from_secs(seconds);
     }
@@ -161,12 +177,11 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     let settings = host.config().http.clone();
     let manager = host.manager().clone();
-    let http = AuthHttp::new(
-        manager.clone(),
-        http_options(&settings, args.frontend_dir)?,
-        Some(dir.clone()),
-    )
-    .await?;
+    let mut options = http_options(&settings, args.frontend_dir)?;
+    if let Some(seconds) = args.connections.websocket_auth_timeout {
+        options.websocket.auth_timeout = Duration::from_secs(seconds);
+    }
+    let http = AuthHttp::new(manager.clone(), options, Some(dir.clone())).await?;
     if demo && manager.owner().is_none() && !http.onboarding().is_done("user") {
         // The demo lets its insecure_example user in without creating an owner first.
         http.onboarding().mark_done("user").await?;
@@ -204,7 +219,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
-    let connection_limits = connection_limits(&args.connections);
+    let connection_limits = connection_limits(&args.connections, &settings.trusted_proxies);
     for listener in listeners {
         let local = listener.local_addr()?;
         let app = app
@@ -213,7 +228,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         servers.push(tokio::spawn(crate::listen::serve(
             listener,
             app,
-            connection_limits,
+            connection_limits.clone(),
             stop_rx.clone(),
         )));
         println!("hass-auth listening on http://{local}");

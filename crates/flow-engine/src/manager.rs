@@ -1,7 +1,7 @@
 //! The flow table: starts flows, feeds them validated input, removes finished,
 //! failed, aborted and idle flows.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +40,8 @@ pub enum FlowError {
     /// Another request for the same flow is still being processed.
     #[error("flow request already in progress")]
     InProgress,
-    /// The manager already holds its maximum number of flows.
+    /// The manager already holds its maximum number of flows (or, for a flow with an owner,
+    /// every flow the owner may hold is still running its `init` step).
     #[error("too many flows in progress")]
     TooManyFlows,
     /// A step failed; the flow is removed.
@@ -53,6 +54,10 @@ pub enum FlowError {
 pub struct FlowLimits {
     /// Most flows alive at once (including flows still running `init`); default 1024.
     pub max_flows: usize,
+    /// Most flows one owner (see [`FlowManager::start_owned`]) holds at once, default 32; an
+    /// owner's further flow evicts that owner's oldest flow, so one owner can neither take
+    /// the whole table nor lock itself out.
+    pub max_flows_per_owner: usize,
     /// A flow untouched for longer than this is dropped; default 10 minutes.
     pub idle_timeout: Duration,
 }
@@ -61,6 +66,7 @@ impl Default for FlowLimits {
     fn default() -> Self {
         Self {
             max_flows: 1024,
+            max_flows_per_owner: 32,
             idle_timeout: Duration::from_secs(600),
         }
     }
@@ -76,6 +82,7 @@ type SharedFlow = Arc<tokio::sync::Mutex<Box<dyn Flow>>>;
 
 struct Entry<C> {
     flow: SharedFlow,
+    owner: Option<Arc<str>>,
     handler: Value,
     context: C,
     current: FlowResult,
@@ -101,11 +108,51 @@ impl<C> Entry<C> {
     }
 }
 
+/// The flows of one owner: stored ones in start order, and how many are running `init`.
+#[derive(Default)]
+struct Owned {
+    flows: VecDeque<String>,
+    pending: usize,
+}
+
 struct State<C> {
     flows: HashMap<String, Entry<C>>,
-    /// Ids of flows that are running their `init` step (they count against the limit).
-    pending: HashSet<String>,
+    /// Flows that are running their `init` step (they count against the limits), by id, with
+    /// their owner.
+    pending: HashMap<String, Option<Arc<str>>>,
+    /// Per owner; an owner is listed while it has a stored or pending flow.
+    owners: HashMap<Arc<str>, Owned>,
     next_seq: u64,
+}
+
+impl<C> State<C> {
+    /// Removes a stored flow (and its place in its owner's list, at most
+    /// `max_flows_per_owner` long).
+    fn remove(&mut self, flow_id: &str) -> Option<Entry<C>> {
+        let entry = self.flows.remove(flow_id)?;
+        if let Some(owner) = &entry.owner
+            && let Some(owned) = self.owners.get_mut(owner)
+        {
+            owned.flows.retain(|id| id != flow_id);
+            if owned.flows.is_empty() && owned.pending == 0 {
+                self.owners.remove(owner);
+            }
+        }
+        Some(entry)
+    }
+
+    /// Forgets a pending flow (its `init` finished, failed or was dropped).
+    fn unpend(&mut self, flow_id: &str) {
+        let Some(Some(owner)) = self.pending.remove(flow_id) else {
+            return;
+        };
+        if let Some(owned) = self.owners.get_mut(&owner) {
+            owned.pending = owned.pending.saturating_sub(1);
+            if owned.flows.is_empty() && owned.pending == 0 {
+                self.owners.remove(&owner);
+            }
+        }
+    }
 }
 
 struct Inner<C> {
@@ -122,7 +169,7 @@ impl<C> Inner<C> {
             .get(flow_id)?
             .is_expired(Instant::now(), self.limits.idle_timeout);
         if expired {
-            state.flows.remove(flow_id);
+            state.remove(flow_id);
             return None;
         }
         state.flows.get_mut(flow_id)
@@ -137,7 +184,7 @@ struct Reservation<'a, C> {
 
 impl<C> Drop for Reservation<'_, C> {
     fn drop(&mut self) {
-        self.inner.state.lock().pending.remove(self.flow_id);
+        self.inner.state.lock().unpend(self.flow_id);
     }
 }
 
@@ -161,6 +208,7 @@ impl<C: Clone + Send + Sync + 'static> fmt::Debug for FlowManager<C> {
             .field("limits", &self.inner.limits)
             .field("flows", &state.flows.len())
             .field("starting", &state.pending.len())
+            .field("owners", &state.owners.len())
             .finish()
     }
 }
@@ -174,7 +222,8 @@ impl<C: Clone + Send + Sync + 'static> FlowManager<C> {
                 id_source,
                 state: Mutex::new(State {
                     flows: HashMap::new(),
-                    pending: HashSet::new(),
+                    pending: HashMap::new(),
+                    owners: HashMap::new(),
                     next_seq: 0,
                 }),
             }),
@@ -187,14 +236,31 @@ impl<C: Clone + Send + Sync + 'static> FlowManager<C> {
     }
 
     /// Creates a flow and runs its `init` step; a finished result is returned and never stored.
+    /// The flow counts only against [`FlowLimits::max_flows`].
     pub async fn start(
         &self,
+        handler: Value,
+        context: C,
+        flow: Box<dyn Flow>,
+    ) -> Result<FlowResponse, FlowError> {
+        self.start_owned(None, handler, context, flow).await
+    }
+
+    /// [`FlowManager::start`] for a flow of `owner` (e.g. a client address): an owner holds at
+    /// most [`FlowLimits::max_flows_per_owner`] flows; starting one more evicts the owner's
+    /// oldest (by start), so that one owner cannot fill the table for everybody. Only when all
+    /// of the owner's flows are still running `init` is the new one refused
+    /// ([`FlowError::TooManyFlows`]).
+    pub async fn start_owned(
+        &self,
+        owner: Option<&str>,
         handler: Value,
         context: C,
         mut flow: Box<dyn Flow>,
     ) -> Result<FlowResponse, FlowError> {
         self.purge_expired();
-        let flow_id = self.reserve_id()?;
+        let owner: Option<Arc<str>> = owner.map(Arc::from);
+        let flow_id = self.reserve_id(owner.clone())?;
         let reservation = Reservation {
             inner: &self.inner,
             flow_id: &flow_id,
@@ -210,10 +276,19 @@ impl<C: Clone + Send + Sync + 'static> FlowManager<C> {
             let mut state = self.inner.state.lock();
             let seq = state.next_seq;
             state.next_seq += 1;
+            if let Some(owner) = &owner {
+                state
+                    .owners
+                    .entry(Arc::clone(owner))
+                    .or_default()
+                    .flows
+                    .push_back(flow_id.clone());
+            }
             state.flows.insert(
                 flow_id.clone(),
                 Entry {
                     flow: Arc::new(tokio::sync::Mutex::new(flow)),
+                    owner,
                     handler,
                     context,
                     current: result,
@@ -226,16 +301,37 @@ impl<C: Clone + Send + Sync + 'static> FlowManager<C> {
         Ok(response)
     }
 
-    /// Checks the limit and reserves a fresh id for a flow about to run `init`.
-    fn reserve_id(&self) -> Result<String, FlowError> {
+    /// Checks the limits (evicting the owner's oldest flow if it holds its share) and reserves
+    /// a fresh id for a flow about to run `init`.
+    fn reserve_id(&self, owner: Option<Arc<str>>) -> Result<String, FlowError> {
         let mut state = self.inner.state.lock();
+        if let Some(owner) = &owner {
+            let share = self.inner.limits.max_flows_per_owner.max(1);
+            let held = state
+                .owners
+                .get(owner)
+                .map_or((0, 0), |o| (o.flows.len(), o.pending));
+            if held.0 + held.1 >= share {
+                let oldest = state
+                    .owners
+                    .get(owner)
+                    .and_then(|o| o.flows.front().cloned());
+                let Some(oldest) = oldest else {
+                    return Err(FlowError::TooManyFlows);
+                };
+                state.remove(&oldest);
+            }
+        }
         if state.flows.len() + state.pending.len() >= self.inner.limits.max_flows {
             return Err(FlowError::TooManyFlows);
         }
         for _ in 0..ID_ATTEMPTS {
             let id = (self.inner.id_source)();
-            if !state.flows.contains_key(&id) && !state.pending.contains(&id) {
-                state.pending.insert(id.clone());
+            if !state.flows.contains_key(&id) && !state.pending.contains_key(&id) {
+                state.pending.insert(id.clone(), owner.clone());
+                if let Some(owner) = &owner {
+                    state.owners.entry(Arc::clone(owner)).or_default().pending += 1;
+                }
                 return Ok(id);
             }
         }
@@ -303,14 +399,14 @@ impl<C: Clone + Send + Sync + 'static> FlowManager<C> {
         match outcome {
             Err(error) => {
                 if still_ours {
-                    state.flows.remove(flow_id);
+                    state.remove(flow_id);
                 }
                 Err(error)
             }
             Ok(result) => {
                 if still_ours {
                     if result.is_finished() {
-                        state.flows.remove(flow_id);
+                        state.remove(flow_id);
                     } else if let Some(entry) = state.flows.get_mut(flow_id) {
                         entry.current = result.clone();
                         entry.last_activity = Instant::now();
@@ -333,7 +429,7 @@ impl<C: Clone + Send + Sync + 'static> FlowManager<C> {
         if self.inner.live(&mut state, flow_id).is_none() {
             return Err(FlowError::UnknownFlow);
         }
-        state.flows.remove(flow_id);
+        state.remove(flow_id);
         Ok(())
     }
 
@@ -399,10 +495,15 @@ impl<C: Clone + Send + Sync + 'static> FlowManager<C> {
         let now = Instant::now();
         let timeout = self.inner.limits.idle_timeout;
         let mut state = self.inner.state.lock();
-        let before = state.flows.len();
-        state
+        let expired: Vec<String> = state
             .flows
-            .retain(|_, entry| !entry.is_expired(now, timeout));
-        before - state.flows.len()
+            .iter()
+            .filter(|(_, entry)| entry.is_expired(now, timeout))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            state.remove(id);
+        }
+        expired.len()
     }
 }

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod addresses;
 pub mod html;
 pub mod metadata;
 mod transport;

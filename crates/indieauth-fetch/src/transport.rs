@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 use url::{Host, Url};
 
+use crate::addresses::refusal;
 use crate::{FetchOptions, SetupError};
 
 /// What one fetch produced.
@@ -41,8 +42,11 @@ pub(crate) enum FetchError {
     },
     #[error("{host} resolves to no address")]
     NoAddress { host: String },
-    #[error("{addr} is not an address a client page can live on")]
-    Forbidden { addr: SocketAddr },
+    #[error("{addr} is not an address a client page can live on: {reason}")]
+    Forbidden {
+        addr: SocketAddr,
+        reason: &'static str,
+    },
     #[error("cannot connect to {addr}: {source}")]
     Connect {
         addr: SocketAddr,
@@ -233,8 +237,8 @@ async fn connect(host: &Host<&str>, port: u16) -> Result<TcpStream, FetchError> 
     };
     let mut last = None;
     for addr in addresses {
-        if !may_connect(addr.ip()) {
-            last = Some(FetchError::Forbidden { addr });
+        if let Some(reason) = refusal(addr.ip()) {
+            last = Some(FetchError::Forbidden { addr, reason });
             continue;
         }
         match TcpStream::connect(addr).await {
@@ -245,26 +249,6 @@ async fn connect(host: &Host<&str>, port: u16) -> Result<TcpStream, FetchError> 
     Err(last.unwrap_or_else(|| FetchError::NoAddress {
         host: host.to_string(),
     }))
-}
-
-/// Whether a fetch may connect to `ip`. Loopback and private networks stay allowed (home apps
-/// live there); unspecified (`0.0.0.0` reaches this host), broadcast, multicast and link-local
-/// addresses (where cloud metadata services answer) are refused, whether a client id, DNS or a
-/// redirect led there.
-pub(crate) fn may_connect(ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    match ip {
-        IpAddr::V4(v4) => {
-            !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || v4.is_link_local())
-        }
-        IpAddr::V6(v6) => {
-            let link_local = (v6.segments()[0] & 0xffc0) == 0xfe80;
-            !(v6.is_unspecified() || v6.is_multicast() || link_local)
-        }
-    }
 }
 
 fn server_name(host: &Host<&str>) -> Result<ServerName<'static>, FetchError> {
@@ -283,41 +267,5 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::may_connect;
-
-    #[test]
-    fn home_addresses_are_allowed_and_special_ones_refused() {
-        for allowed in [
-            "127.0.0.1",
-            "192.168.1.10",
-            "10.0.0.2",
-            "172.16.0.1",
-            "100.64.0.1",
-            "8.8.8.8",
-            "::1",
-            "fd00::1",
-            "2001:db8::1",
-            "::ffff:192.168.1.10",
-        ] {
-            assert!(may_connect(allowed.parse().unwrap()), "{allowed}");
-        }
-        for refused in [
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "169.254.169.254",
-            "::",
-            "ff02::1",
-            "fe80::1",
-            "::ffff:169.254.169.254",
-            "::ffff:0.0.0.0",
-        ] {
-            assert!(!may_connect(refused.parse().unwrap()), "{refused}");
-        }
     }
 }

@@ -10,6 +10,9 @@ use serde_json::Value;
 /// Default of `timeout`: how long the program may run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default of `max_concurrent`: programs running at once.
+pub const DEFAULT_MAX_CONCURRENT: usize = 4;
+
 /// This provider's own config keys (unknown keys are refused).
 #[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +33,14 @@ pub struct Config {
     #[serde(default = "default_timeout", deserialize_with = "de_timeout")]
     #[schemars(schema_with = "timeout_schema", extend("default" = DEFAULT_TIMEOUT.as_secs()))]
     pub timeout: Duration,
+    /// Programs of this provider running at once (default 4; a hass-auth addition). Further
+    /// logins wait for a free slot, at most `timeout`, then are refused.
+    #[serde(
+        default = "default_max_concurrent",
+        deserialize_with = "de_max_concurrent"
+    )]
+    #[schemars(range(min = 1), extend("default" = DEFAULT_MAX_CONCURRENT))]
+    pub max_concurrent: usize,
 }
 
 impl Config {
@@ -40,12 +51,30 @@ impl Config {
             args: Vec::new(),
             meta: false,
             timeout: DEFAULT_TIMEOUT,
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
         }
     }
 }
 
 fn default_timeout() -> Duration {
     DEFAULT_TIMEOUT
+}
+
+fn default_max_concurrent() -> usize {
+    DEFAULT_MAX_CONCURRENT
+}
+
+fn de_max_concurrent<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    value
+        .as_u64()
+        .filter(|n| *n >= 1)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "max_concurrent: expected a whole number of at least 1, got {value}"
+            ))
+        })
 }
 
 /// Normalises a path like Python's `posixpath.normpath`: collapses repeated separators and

@@ -9,6 +9,7 @@
 //!       args: ["--strict"]                # optional, default none
 //!       meta: true                        # optional, default false: read name/group/local_only
 //!       timeout: 10                       # optional, seconds (hass-auth addition)
+//!       max_concurrent: 4                 # optional, programs at once (hass-auth addition)
 //! ```
 //!
 //! A program for it:
@@ -44,11 +45,17 @@
 //!
 //! # Differences from Home Assistant
 //!
-//! * **Timeout**: `timeout` seconds (default 10); a program still running then is killed (only
-//!   the program itself, not processes it started) and the login refused. Like Home Assistant,
-//!   the provider reads the program's output to the end, so a background process that keeps the
-//!   output open also runs into the timeout. Home Assistant waits forever, and rejects the
-//!   `timeout` key.
+//! * **Timeout**: `timeout` seconds (default 10); a program still running then is killed and the
+//!   login refused. Like Home Assistant, the provider reads the program's output to the end, so
+//!   a background process that keeps the output open also runs into the timeout. Home Assistant
+//!   waits forever, and rejects the `timeout` key.
+//! * **Process group**: the program leads a process group of its own; when it ends, times out,
+//!   or the login is abandoned, every process left in that group (children it started, in the
+//!   background or not) is killed with SIGKILL. A process that leaves the group on purpose
+//!   (`setsid`) is out of reach. Home Assistant leaves children running.
+//! * **Concurrency**: at most `max_concurrent` programs (default 4) run at once per provider;
+//!   further logins wait for a slot, at most `timeout`, then are refused (logged as busy). The
+//!   program's own `timeout` starts when it starts. Home Assistant starts one per attempt.
 //! * **Standard input** is `/dev/null`; Home Assistant lets the program inherit its own (a
 //!   server has no useful standard input to offer).
 //! * **Standard output** is discarded when `meta` is false (Home Assistant lets it through to
@@ -69,7 +76,7 @@ mod config;
 mod meta;
 mod provider;
 
-pub use config::{Config, DEFAULT_TIMEOUT, normpath};
+pub use config::{Config, DEFAULT_MAX_CONCURRENT, DEFAULT_TIMEOUT, normpath};
 pub use meta::{Meta, is_python_whitespace, parse_meta};
 pub use provider::{CommandError, CommandLineProvider, MAX_OUTPUT_BYTES, login_schema};
 

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::meta::{Meta, is_python_whitespace, parse_meta};
@@ -55,6 +56,16 @@ pub enum CommandError {
         /// The configured timeout.
         timeout: Duration,
     },
+    /// `max_concurrent` programs were already running for all of `timeout`; this one never ran.
+    #[error("{command} not run: {max_concurrent} logins were already running it for {timeout:?}")]
+    Busy {
+        /// The configured program.
+        command: String,
+        /// The configured `max_concurrent`.
+        max_concurrent: usize,
+        /// The configured timeout.
+        timeout: Duration,
+    },
     /// Waiting for the program or reading its output failed.
     #[error("running {command} failed: {source}")]
     Io {
@@ -78,6 +89,8 @@ struct Inner {
     config: Config,
     /// Metadata of the last successful login per username (only with `meta: true`).
     meta: Mutex<HashMap<String, Meta>>,
+    /// One permit per program allowed to run at once (`max_concurrent`).
+    slots: Semaphore,
 }
 
 impl std::fmt::Debug for CommandLineProvider {
@@ -129,6 +142,7 @@ impl CommandLineProvider {
             inner: Arc::new(Inner {
                 id,
                 name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                slots: Semaphore::new(config.max_concurrent.max(1)),
                 config,
                 meta: Mutex::new(HashMap::new()),
             }),
@@ -177,10 +191,20 @@ impl Inner {
         Ok(())
     }
 
-    /// Runs the program; returns its (bounded) standard output when it succeeded.
+    /// Runs the program (once a slot is free); returns its (bounded) standard output when it
+    /// succeeded. The program leads a process group of its own, and whatever is left of that
+    /// group when the program ends, times out or the login is abandoned is killed.
     async fn run(&self, username: &str, password: &str) -> Result<Vec<u8>, CommandError> {
         let config = &self.config;
         let command_name = || config.command.clone();
+        let Ok(Ok(_slot)) = tokio::time::timeout(config.timeout, self.slots.acquire()).await else {
+            return Err(CommandError::Busy {
+                command: command_name(),
+                max_concurrent: config.max_concurrent,
+                timeout: config.timeout,
+            });
+        };
+        // The program's own `timeout` starts now, not while it waited for the slot.
         let mut command = Command::new(&config.command);
         command
             .args(&config.args)
@@ -195,10 +219,15 @@ impl Inner {
             })
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
         let mut child = command.spawn().map_err(|source| CommandError::Spawn {
             command: command_name(),
             source,
         })?;
+        // Declared after `child`, so it is dropped first: the group is killed while the
+        // program is not yet reaped (its pid, the group's id, cannot have been reused).
+        let mut group = ProcessGroup::of(&child);
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let finished = tokio::time::timeout(config.timeout, async {
@@ -206,7 +235,7 @@ impl Inner {
         })
         .await;
         let Ok((status, stdout, stderr)) = finished else {
-            // Only the program itself is killed; processes it started may live on.
+            group.kill();
             let _ = child.start_kill();
             let _ = child.wait().await;
             return Err(CommandError::TimedOut {
@@ -214,6 +243,10 @@ impl Inner {
                 timeout: config.timeout,
             });
         };
+        // The program ended: processes it left behind in its group go too. It is reaped by
+        // now, but a group with members keeps its id reserved, and an empty group's id could
+        // only name another group after the pid counter wrapped around in between.
+        group.kill();
         let io_error = |source| CommandError::Io {
             command: command_name(),
             source,
@@ -262,6 +295,45 @@ impl Inner {
             );
         }
         Ok(stdout.bytes)
+    }
+}
+
+/// The process group a program leads; killed (SIGKILL to every member) on [`ProcessGroup::kill`]
+/// and when dropped, e.g. when the login that ran it is abandoned mid-way.
+struct ProcessGroup {
+    #[cfg(unix)]
+    leader: Option<rustix::process::Pid>,
+}
+
+impl ProcessGroup {
+    fn of(child: &tokio::process::Child) -> Self {
+        #[cfg(unix)]
+        {
+            let leader = child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .and_then(rustix::process::Pid::from_raw);
+            Self { leader }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = child;
+            Self {}
+        }
+    }
+
+    /// Sends SIGKILL to every process of the group, once (a group already gone is fine).
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        if let Some(leader) = self.leader.take() {
+            let _ = rustix::process::kill_process_group(leader, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

@@ -26,12 +26,14 @@ fn config_defaults_and_keys() {
         "args": ["--strict", "-v"],
         "meta": true,
         "timeout": 1.5,
+        "max_concurrent": 2,
     }))
     .expect("valid");
     assert_eq!(parsed.command, "/usr/local/bin/auth");
     assert_eq!(parsed.args, vec!["--strict", "-v"]);
     assert!(parsed.meta);
     assert_eq!(parsed.timeout, Duration::from_millis(1500));
+    assert_eq!(parsed.max_concurrent, 2);
 }
 
 #[test]
@@ -45,6 +47,14 @@ fn config_errors() {
             config(json!({"command": "/x", "timeout": timeout})),
             Err(format!(
                 "timeout: expected a positive number of seconds, got {timeout}"
+            )),
+        );
+    }
+    for max in [json!(0), json!(-1), json!(1.5), json!("4"), json!(null)] {
+        assert_eq!(
+            config(json!({"command": "/x", "max_concurrent": max})),
+            Err(format!(
+                "max_concurrent: expected a whole number of at least 1, got {max}"
             )),
         );
     }
@@ -62,6 +72,8 @@ fn schema_lists_the_keys() {
     assert_eq!(schema["additionalProperties"], json!(false));
     assert_eq!(schema["properties"]["timeout"]["default"], json!(10));
     assert_eq!(schema["properties"]["timeout"]["type"], json!("number"));
+    assert_eq!(schema["properties"]["max_concurrent"]["default"], json!(4));
+    assert_eq!(schema["properties"]["max_concurrent"]["minimum"], json!(1));
 }
 
 #[test]

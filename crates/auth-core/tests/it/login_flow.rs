@@ -252,3 +252,104 @@ async fn flow_results_carry_no_secret_fields() {
         "the password never appears in a flow result: {done}"
     );
 }
+
+/// [`setup`] with alice enrolled in a PIN module (PIN 1234).
+async fn with_pin() -> (
+    auth_testkit::TempConfig,
+    Arc<auth_core::ManualClock>,
+    AuthManager,
+    String,
+) {
+    let pin = Arc::new(PinModule::new("pin", "PIN", "1234"));
+    let (config, clock, manager, user) = setup(&[pin]).await;
+    manager
+        .enable_user_mfa(&user, "pin", &Map::new())
+        .await
+        .unwrap();
+    (config, clock, manager, user)
+}
+
+/// Starts a flow and passes the password step; returns the flow at its PIN step.
+async fn at_pin_step(manager: &AuthManager) -> String {
+    let flow = start(manager).await;
+    let shown = submit(
+        manager,
+        &flow,
+        &[("username", "alice"), ("password", "secret")],
+    )
+    .await;
+    assert_eq!(shown["step_id"], "mfa", "{shown}");
+    flow
+}
+
+#[tokio::test]
+async fn wrong_codes_across_flows_lock_the_account_until_the_lockout_ends() {
+    let (_c, clock, manager, user) = with_pin().await;
+    let policy = auth_core::MfaLockoutPolicy::default();
+    // One wrong code per flow: no flow reaches its own retry limit.
+    for _ in 0..policy.max_failures {
+        let flow = at_pin_step(&manager).await;
+        let wrong = submit(&manager, &flow, &[("pin", "0")]).await;
+        assert_eq!(wrong["errors"]["base"], "invalid_code", "{wrong}");
+    }
+    let locked_at = auth_core::Clock::now(clock.as_ref());
+    assert_eq!(
+        manager.mfa_locked_until(&user),
+        Some(locked_at + policy.lockout)
+    );
+    // The right code is refused now, and the form says why and for how long.
+    let flow = at_pin_step(&manager).await;
+    let refused = submit(&manager, &flow, &[("pin", "1234")]).await;
+    assert_eq!(refused["type"], "form");
+    assert_eq!(refused["step_id"], "mfa");
+    assert_eq!(refused["errors"], json!({"base": "mfa_locked"}));
+    assert_eq!(
+        refused["description_placeholders"]["mfa_locked_minutes"],
+        "15"
+    );
+    assert_eq!(refused["description_placeholders"]["mfa_module_id"], "pin");
+    // Refusals are not wrong codes: the flow is not used up by them.
+    for _ in 0..5 {
+        let again = submit(&manager, &flow, &[("pin", "1234")]).await;
+        assert_eq!(again["errors"]["base"], "mfa_locked", "{again}");
+    }
+    clock.advance(policy.lockout - Duration::minutes(1));
+    let flow = at_pin_step(&manager).await;
+    let refused = submit(&manager, &flow, &[("pin", "1234")]).await;
+    assert_eq!(refused["errors"]["base"], "mfa_locked");
+    assert_eq!(
+        refused["description_placeholders"]["mfa_locked_minutes"],
+        "1"
+    );
+    // Over: codes are checked again, the count started afresh.
+    clock.advance(Duration::minutes(1));
+    assert_eq!(manager.mfa_locked_until(&user), None);
+    let flow = at_pin_step(&manager).await;
+    let wrong = submit(&manager, &flow, &[("pin", "0")]).await;
+    assert_eq!(wrong["errors"]["base"], "invalid_code", "{wrong}");
+    let done = submit(&manager, &flow, &[("pin", "1234")]).await;
+    assert_eq!(done["type"], "create_entry", "{done}");
+}
+
+#[tokio::test]
+async fn wrong_codes_age_out_of_the_window() {
+    let (_c, clock, manager, user) = with_pin().await;
+    let policy = auth_core::MfaLockoutPolicy::default();
+    for round in 0..3 {
+        for _ in 0..policy.max_failures - 1 {
+            let flow = at_pin_step(&manager).await;
+            let wrong = submit(&manager, &flow, &[("pin", "0")]).await;
+            assert_eq!(
+                wrong["errors"]["base"], "invalid_code",
+                "round {round}: {wrong}"
+            );
+        }
+        assert_eq!(manager.mfa_locked_until(&user), None);
+        clock.advance(policy.window);
+    }
+    // Tracked only while it matters: nothing is left once the codes aged out.
+    let flow = at_pin_step(&manager).await;
+    let done = submit(&manager, &flow, &[("pin", "1234")]).await;
+    assert_eq!(done["type"], "create_entry", "{done}");
+    assert_eq!(manager.mfa_lockout_tracked(), 0);
+}

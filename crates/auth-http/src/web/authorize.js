@@ -64,7 +64,11 @@
     if (step.step_id === "mfa_setup") H.renderSetupBox($("setup"), placeholders, placeholders.mfa_module_name || "your authenticator app");
     else $("setup").hidden = true;
     const focus = H.renderFields($("fields"), step.data_schema, "field-", previous, step.errors, "hint error");
-    showError(H.errorText(step.errors));
+    let errorText = H.errorText(step.errors);
+    if (step.errors && step.errors.base === "mfa_locked" && placeholders.mfa_locked_minutes) {
+      errorText += " (in about " + placeholders.mfa_locked_minutes + " min)";
+    }
+    showError(errorText);
     if (focus) { focus.focus(); if (focus.select) focus.select(); }
     else if (newStep) $("title").focus();
   }

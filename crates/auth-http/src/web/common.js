@@ -13,6 +13,7 @@ window.HassAuth = (function () {
     invalid_auth_module: "Invalid authentication method",
     login_expired: "Session expired, please log in again",
     too_many_retry: "Too many wrong codes, please log in again",
+    mfa_locked: "Too many wrong codes were entered for this account, so codes are not checked for a while. Try again later.",
     mfa_setup_required: "This sign-in requires two-factor authentication that is not set up for your account yet. Ask your administrator.",
     not_allowed: "Your computer is not allowed",
     no_available_service: "No notification service is available",

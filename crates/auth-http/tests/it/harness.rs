@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use auth_core::registry::{PluginContext, PluginSpec, find_mfa_module, find_provider};
-use auth_core::{AuthManager, SharedClock, SystemClock};
+use auth_core::{AuthManager, ManagerLimits, SharedClock, SystemClock};
 use auth_http::{AuthHttp, HttpOptions};
 use auth_testkit::TempConfig;
 use auth_testkit::http::{Request, Response};
@@ -45,6 +45,7 @@ pub struct Setup {
     /// The homeassistant provider requires the `totp` module (its `modules:` chain), which is
     /// also the opt-in module of that id.
     pub required_totp: bool,
+    pub limits: ManagerLimits,
 }
 
 impl Default for Setup {
@@ -61,6 +62,7 @@ impl Default for Setup {
                 ),
             ],
             required_totp: false,
+            limits: ManagerLimits::default(),
         }
     }
 }
@@ -81,7 +83,9 @@ pub async fn start(setup: Setup) -> Server {
         config: json!({}),
     };
     let totp = (totp.build)(spec, &ctx).expect("totp builds");
-    let mut builder = AuthManager::builder(storage).clock(setup.clock.clone());
+    let mut builder = AuthManager::builder(storage)
+        .clock(setup.clock.clone())
+        .limits(setup.limits);
     for (kind, config) in setup.providers {
         let registration = find_provider(kind).expect("provider linked");
         let spec = PluginSpec {

@@ -17,6 +17,7 @@ fn limits(max_flows: usize, idle_secs: u64) -> FlowLimits {
     FlowLimits {
         max_flows,
         idle_timeout: Duration::from_secs(idle_secs),
+        ..FlowLimits::default()
     }
 }
 
@@ -24,6 +25,7 @@ fn limits(max_flows: usize, idle_secs: u64) -> FlowLimits {
 fn default_limits() {
     let limits = FlowLimits::default();
     assert_eq!(limits.max_flows, 1024);
+    assert_eq!(limits.max_flows_per_owner, 32);
     assert_eq!(limits.idle_timeout, Duration::from_secs(600));
 }
 
@@ -565,6 +567,128 @@ async fn too_many_flows_at_the_limit() {
     manager.abort(&id(1)).unwrap();
     let (flow, _) = Login::new(false);
     assert!(manager.start(ha(), 3, Box::new(flow)).await.is_ok());
+}
+
+fn owned_limits(max_flows: usize, per_owner: usize) -> FlowLimits {
+    FlowLimits {
+        max_flows,
+        max_flows_per_owner: per_owner,
+        idle_timeout: Duration::from_secs(60),
+    }
+}
+
+async fn start_as(manager: &FlowManager<u32>, owner: &str, n: u32) -> String {
+    let (flow, _) = Login::new(false);
+    manager
+        .start_owned(Some(owner), ha(), n, Box::new(flow))
+        .await
+        .expect("starts")
+        .flow_id
+}
+
+#[tokio::test]
+async fn one_owner_flooding_cannot_take_the_table_from_the_others() {
+    let manager = manager::<u32>(owned_limits(8, 3));
+    let honest = start_as(&manager, "honest", 0).await;
+    for n in 1..=100 {
+        start_as(&manager, "flood", n).await;
+    }
+    // The flooding owner holds its share (its newest flows), the others keep theirs.
+    let contexts: Vec<u32> = manager
+        .in_progress()
+        .into_iter()
+        .map(|(_, _, c)| c)
+        .collect();
+    assert_eq!(contexts, [0, 98, 99, 100]);
+    assert_eq!(manager.context(&honest), Some(0));
+    // Others still start flows and finish them.
+    let other = start_as(&manager, "other", 200).await;
+    let done = manager
+        .configure(
+            &other,
+            input(json!({"password": "secret", "username": "alice"})),
+        )
+        .await
+        .unwrap();
+    assert!(done.result.is_finished());
+    // An evicted flow is gone for good.
+    assert!(matches!(
+        manager.configure(&id(2), None).await,
+        Err(FlowError::UnknownFlow)
+    ));
+}
+
+#[tokio::test]
+async fn an_owner_gets_its_share_back_as_its_flows_end() {
+    let manager = manager::<u32>(owned_limits(8, 2));
+    let first = start_as(&manager, "a", 1).await;
+    let second = start_as(&manager, "a", 2).await;
+    manager.abort(&first).unwrap();
+    // Room again: nothing of the owner's is evicted.
+    start_as(&manager, "a", 3).await;
+    assert_eq!(manager.context(&second), Some(2));
+    assert_eq!(manager.len(), 2);
+    // Flows without an owner and other owners are not counted against "a".
+    let (flow, _) = Login::new(false);
+    manager.start(ha(), 4, Box::new(flow)).await.unwrap();
+    start_as(&manager, "b", 5).await;
+    assert_eq!(manager.len(), 4);
+    // The global limit still holds for everybody.
+    let full = crate::common::manager::<u32>(owned_limits(2, 2));
+    start_as(&full, "a", 1).await;
+    start_as(&full, "b", 2).await;
+    let (flow, _) = Login::new(false);
+    assert!(matches!(
+        full.start_owned(Some("c"), ha(), 3, Box::new(flow)).await,
+        Err(FlowError::TooManyFlows)
+    ));
+}
+
+#[tokio::test]
+async fn an_owner_whose_flows_are_all_starting_is_refused() {
+    let manager = manager::<()>(FlowLimits {
+        max_flows: 8,
+        max_flows_per_owner: 1,
+        idle_timeout: Duration::from_secs(60),
+    });
+    let (flow, entered, release) = Blocking::new(true);
+    let starting = tokio::spawn({
+        let manager = manager.clone();
+        async move {
+            manager
+                .start_owned(Some("a"), ha(), (), Box::new(flow))
+                .await
+        }
+    });
+    within("the step to start", entered.notified()).await;
+    let (flow, calls) = Login::new(false);
+    assert!(matches!(
+        manager
+            .start_owned(Some("a"), ha(), (), Box::new(flow))
+            .await,
+        Err(FlowError::TooManyFlows)
+    ));
+    assert!(calls.lock().is_empty());
+    let (flow, _) = Login::new(false);
+    assert!(
+        manager
+            .start_owned(Some("b"), ha(), (), Box::new(flow))
+            .await
+            .is_ok()
+    );
+    release.notify_one();
+    within("the spawned request", starting)
+        .await
+        .unwrap()
+        .unwrap();
+    // Now "a" has a stored flow, which its next start evicts.
+    let (flow, _) = Login::new(false);
+    let next = manager
+        .start_owned(Some("a"), ha(), (), Box::new(flow))
+        .await
+        .unwrap();
+    assert!(manager.current(&id(1)).is_none());
+    assert!(manager.current(&next.flow_id).is_some());
 }
 
 #[tokio::test]

@@ -8,5 +8,6 @@ mod common;
 mod conformance;
 mod flows;
 mod mfa;
+mod processes;
 mod program;
 mod registry;
