@@ -228,19 +228,26 @@ impl AuthCodes {
         self.len() == 0
     }
 
-    /// Drops expired codes; returns how many.
+    /// Drops expired codes (and expired memories of redeemed ones); returns how many codes that
+    /// were never redeemed went.
     pub fn purge_expired(&self, now: OffsetDateTime) -> usize {
         let mut table = self.table.lock();
-        let before = table.codes.len();
         let lifetime = self.lifetime;
         let Table { codes, order } = &mut *table;
-        codes.retain(|_, c| now - c.created_at() < lifetime);
+        let mut dropped = 0;
+        codes.retain(|_, c| {
+            let keep = now - c.created_at() < lifetime;
+            if !keep && matches!(c, Entry::Live(_)) {
+                dropped += 1;
+            }
+            keep
+        });
         order.retain(|(created_at, key)| {
             codes
                 .get(key)
                 .is_some_and(|c| c.created_at() == *created_at)
         });
-        before - codes.len()
+        dropped
     }
 }
 
