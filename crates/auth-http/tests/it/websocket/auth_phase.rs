@@ -112,7 +112,7 @@ async fn malformed_auth_messages_get_auth_invalid_then_close() {
         ),
         (
             json!({"type": "auth", "access_token": owner, "extra": true}),
-            "Auth message incorrectly formatted: extra keys not allowed at 'extra'. Got True",
+            "Auth message incorrectly formatted: not a valid option at 'extra'. Got True",
         ),
         (
             json!(["auth"]),
