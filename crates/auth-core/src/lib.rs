@@ -43,6 +43,7 @@ pub mod permissions;
 pub mod provider;
 pub mod registry;
 pub mod rng;
+pub mod stale;
 pub mod storage;
 pub mod store;
 pub mod timefmt;

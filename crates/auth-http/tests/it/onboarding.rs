@@ -105,7 +105,10 @@ async fn onboarding_validates_its_body() {
         .await;
     assert_eq!(
         (extra.status, extra.json()["message"].clone()),
-        (400, json!("Message format incorrect: not a valid option at 'extra'"))
+        (
+            400,
+            json!("Message format incorrect: not a valid option at 'extra'")
+        )
     );
     let not_json = server
         .send(Request::post("/api/onboarding/users").body("{nope"))

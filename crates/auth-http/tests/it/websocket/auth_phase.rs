@@ -235,3 +235,33 @@ async fn connections_are_capped() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_revoked_sessions_token_is_refused_but_not_counted() {
+    let (server, owner) = server_with(HttpOptions {
+        login_attempts_threshold: 2,
+        ..HttpOptions::default()
+    })
+    .await;
+    let session = server.manager().validate_access_token(&owner).unwrap();
+    server
+        .manager()
+        .remove_refresh_token(&session.id)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let mut ws = Ws::connect(&server).await;
+        ws.send(json!({"type": "auth", "access_token": owner}))
+            .await;
+        assert_eq!(
+            ws.recv().await,
+            json!({"type": "auth_invalid", "message": "Invalid access token or password"})
+        );
+        ws.expect_closed().await;
+    }
+    assert_eq!(
+        server.http.bans().score(LOCALHOST),
+        0.0,
+        "a phone signed out elsewhere is not guessing"
+    );
+}
