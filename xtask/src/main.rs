@@ -161,6 +161,7 @@ const AUTH_HOST_PLUGIN_FEATURES: &[&str] = &[
     "provider-trusted-networks",
     "provider-command-line",
     "mfa-totp",
+    "mfa-notify",
     "mfa-insecure-example",
 ];
 

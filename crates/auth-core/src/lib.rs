@@ -47,6 +47,7 @@ pub mod provider;
 pub mod recovery;
 pub mod registry;
 pub mod rng;
+pub mod stale;
 pub mod storage;
 pub mod store;
 pub mod timefmt;

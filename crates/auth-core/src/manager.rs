@@ -245,6 +245,7 @@ impl AuthManagerBuilder {
                 ),
                 mfa_lockout,
                 revoke_callbacks: Mutex::new(HashMap::new()),
+                revoked_keys: crate::stale::RevokedKeys::default(),
                 callback_ids: AtomicU64::new(1),
                 user_creation: tokio::sync::Mutex::new(()),
                 recovery,
@@ -307,6 +308,8 @@ struct Inner {
     codes: AuthCodes,
     mfa_lockout: MfaLockout,
     revoke_callbacks: Mutex<HashMap<String, Vec<(u64, RevokeCallback)>>>,
+    /// Keys of recently revoked refresh tokens, to tell stale access tokens from forged ones.
+    revoked_keys: crate::stale::RevokedKeys,
     callback_ids: AtomicU64,
     user_creation: tokio::sync::Mutex<()>,
     recovery: RecoveryCodes,
@@ -1274,6 +1277,7 @@ impl AuthManager {
     }
 
     fn run_revoke_callbacks(&self, token: &RefreshToken) {
+        self.inner.revoked_keys.remember(&token.id, &token.jwt_key);
         let callbacks = self
             .inner
             .revoke_callbacks
@@ -1487,6 +1491,33 @@ impl AuthManager {
         auth_crypto::jwt::verify_access_token(jwt, token.jwt_key.as_bytes(), &token.id, now)
             .ok()?;
         active.then_some(token)
+    }
+
+    /// Whether `jwt` is a *stale* access token: one this server issued (its signature verifies)
+    /// that has expired, or whose refresh token was revoked while this process ran (the last
+    /// [`crate::stale::MAX_REMEMBERED_REVOCATIONS`] revocations are remembered). A client
+    /// retrying with one is not guessing, so it is not counted as a failed login.
+    pub fn is_stale_access_token(&self, jwt: &str) -> bool {
+        let Some(issuer) = auth_crypto::jwt::unverified_issuer(jwt) else {
+            return false;
+        };
+        let live_key = self
+            .inner
+            .store
+            .read(|d| d.tokens.get(&issuer).map(|t| t.jwt_key.clone()));
+        let now = self.inner.clock.now().unix_timestamp();
+        match live_key {
+            Some(key) => matches!(
+                auth_crypto::jwt::verify_access_token(jwt, key.as_bytes(), &issuer, now),
+                Err(auth_crypto::jwt::JwtError::Expired)
+            ),
+            None => self.inner.revoked_keys.key_of(&issuer).is_some_and(|key| {
+                matches!(
+                    auth_crypto::jwt::verify_access_token(jwt, key.as_bytes(), &issuer, now),
+                    Ok(_) | Err(auth_crypto::jwt::JwtError::Expired)
+                )
+            }),
+        }
     }
 
     /// `Some(reason)` when `user` may not authenticate from `remote` (inactive, or local-only from

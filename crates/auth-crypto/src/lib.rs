@@ -47,6 +47,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod hotp;
 pub mod jwt;
 pub mod password;
 pub mod random;

@@ -195,13 +195,20 @@ impl ConfigLoader {
         self
     }
 
-    /// Reads and checks the configuration file at `config_path`.
+    /// Reads and checks the configuration file at `config_path`, then applies the HTTP settings
+    /// of `.storage/http` next to it (Home Assistant 2026.8+; see the `http_store` module).
     pub fn load(&self, config_path: &Path) -> Result<HostConfig, ConfigError> {
         let text = std::fs::read_to_string(config_path).map_err(|source| ConfigError::Read {
             path: config_path.to_owned(),
             source,
         })?;
-        self.parse(&text, config_path)
+        let mut config = self.parse(&text, config_path)?;
+        let dir = config.config_dir();
+        for warning in crate::http_store::merge_http_store(&mut config.http, &dir)? {
+            tracing::warn!("{warning}");
+            config.warnings.push(warning);
+        }
+        Ok(config)
     }
 
     /// Checks configuration `text`; `source` names it in messages and locates `secrets.yaml`

@@ -63,13 +63,21 @@ pub enum ConfigError {
         /// The plugin's message.
         message: String,
     },
+    /// A settings store (`.storage/http`) cannot be used.
+    #[error("{}: {message}", path.display())]
+    Store {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl ConfigError {
     /// Where the problem is, when it is inside a file.
     pub fn location(&self) -> Option<&Location> {
         match self {
-            ConfigError::Read { .. } => None,
+            ConfigError::Read { .. } | ConfigError::Store { .. } => None,
             ConfigError::Syntax { location, .. }
             | ConfigError::Invalid { location, .. }
             | ConfigError::Plugin { location, .. } => Some(location),

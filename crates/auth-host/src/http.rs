@@ -13,6 +13,12 @@ use crate::yaml::{Mark, Raw, RawNode};
 pub const DEFAULT_PORT: u16 = 8123;
 /// Home Assistant's default CORS origin.
 pub const DEFAULT_CORS_ORIGIN: &str = "https://cast.home-assistant.io";
+/// `ssl_profile: modern` (the default).
+pub const SSL_MODERN: &str = "modern";
+/// `ssl_profile: intermediate`.
+pub const SSL_INTERMEDIATE: &str = "intermediate";
+/// Default `ban_duration`: one day.
+pub const DEFAULT_BAN_DURATION_SECS: u64 = 24 * 3600;
 /// `login_attempts_threshold` value meaning "never ban".
 pub const NO_LOGIN_ATTEMPT_THRESHOLD: i64 = -1;
 
@@ -28,6 +34,9 @@ pub struct HttpSettings {
     pub ip_ban_enabled: bool,
     /// `login_attempts_threshold`: failed attempts before an IP is banned; -1 (default) = never.
     pub login_attempts_threshold: i64,
+    /// `ban_duration` (hass-auth only): how long a ban lasts, in seconds (default 86400), or
+    /// `forever` (`None`, Home Assistant's permanent bans).
+    pub ban_duration: Option<std::time::Duration>,
     /// `use_x_forwarded_for`: take the client IP from `X-Forwarded-For` sent by trusted proxies.
     pub use_x_forwarded_for: bool,
     /// `trusted_proxies`: networks of reverse proxies (bare addresses become /32 or /128).
@@ -45,6 +54,15 @@ pub struct HttpSettings {
     /// `fetch_client_ca_file` (hass-auth only): a PEM file of certificates trusted for that fetch
     /// in addition to the built-in roots; relative to the configuration directory.
     pub fetch_client_ca_file: Option<PathBuf>,
+    /// `ssl_certificate`: serve HTTPS with this PEM certificate chain (relative paths are
+    /// relative to the configuration directory).
+    pub ssl_certificate: Option<PathBuf>,
+    /// `ssl_key`: the PEM private key (default: read from the certificate file).
+    pub ssl_key: Option<PathBuf>,
+    /// `ssl_peer_certificate`: PEM CA certificates; clients must present a certificate they sign.
+    pub ssl_peer_certificate: Option<PathBuf>,
+    /// `ssl_profile`: `modern` (default) or `intermediate`.
+    pub ssl_profile: String,
 }
 
 impl Default for HttpSettings {
@@ -54,6 +72,7 @@ impl Default for HttpSettings {
             server_port: DEFAULT_PORT,
             ip_ban_enabled: true,
             login_attempts_threshold: NO_LOGIN_ATTEMPT_THRESHOLD,
+            ban_duration: Some(std::time::Duration::from_secs(DEFAULT_BAN_DURATION_SECS)),
             use_x_forwarded_for: false,
             trusted_proxies: Vec::new(),
             use_x_frame_options: true,
@@ -61,6 +80,10 @@ impl Default for HttpSettings {
             frontend_dir: None,
             fetch_client_redirect_uris: false,
             fetch_client_ca_file: None,
+            ssl_certificate: None,
+            ssl_key: None,
+            ssl_peer_certificate: None,
+            ssl_profile: SSL_MODERN.to_owned(),
         }
     }
 }
@@ -132,8 +155,55 @@ fn string_list(node: &Node, path: &str, what: &str) -> Result<Vec<String>, Confi
     }
 }
 
+/// Home Assistant's `cv.isfile`: a path to an existing file (relative to `config_dir`).
+fn file(node: &Node, path: &str, config_dir: &Path) -> Result<Option<PathBuf>, ConfigError> {
+    match &node.value {
+        Value::Null => Ok(None),
+        Value::Str(name) if !name.trim().is_empty() => {
+            let file = config_dir.join(name);
+            if file.is_file() {
+                Ok(Some(file))
+            } else {
+                Err(invalid(
+                    &node.mark,
+                    path,
+                    format!("not a file: {}", file.display()),
+                ))
+            }
+        }
+        other => Err(invalid(
+            &node.mark,
+            path,
+            format!("expected a file path, found {}", other.describe()),
+        )),
+    }
+}
+
+/// `ban_duration`: whole seconds (at least 1), or `forever`.
+fn ban_duration(node: &Node, path: &str) -> Result<Option<std::time::Duration>, ConfigError> {
+    if let Value::Str(s) = &node.value
+        && s.trim().eq_ignore_ascii_case("forever")
+    {
+        return Ok(None);
+    }
+    integer(node)
+        .filter(|s| *s >= 1)
+        .and_then(|s| u64::try_from(s).ok())
+        .map(|s| Some(std::time::Duration::from_secs(s)))
+        .ok_or_else(|| {
+            invalid(
+                &node.mark,
+                path,
+                format!(
+                    "expected a number of seconds (at least 1) or 'forever', found {}",
+                    node.value.describe()
+                ),
+            )
+        })
+}
+
 /// Python's `ipaddress.ip_network(value)` (strict: host bits must be zero).
-fn ip_network(text: &str) -> Result<IpNet, String> {
+pub(crate) fn ip_network(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     if let Ok(addr) = text.parse::<std::net::IpAddr>() {
         return Ok(IpNet::from(addr));
@@ -155,7 +225,7 @@ pub(crate) fn parse_http(
     config_dir: &Path,
 ) -> Result<(HttpSettings, Vec<String>), ConfigError> {
     let mut settings = HttpSettings::default();
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     let Some(section) = section else {
         return Ok((settings, warnings));
     };
@@ -178,10 +248,22 @@ pub(crate) fn parse_http(
         let name = resolver.key_name(key, "http", 1)?;
         let path = join_key("http", &name);
         match name.as_str() {
-            "server_host" | "server_port" | "ip_ban_enabled" | "login_attempts_threshold"
-            | "use_x_forwarded_for" | "trusted_proxies" | "use_x_frame_options"
-            | "cors_allowed_origins" | "frontend_dir" | "fetch_client_redirect_uris"
-            | "fetch_client_ca_file" => {
+            "server_host"
+            | "server_port"
+            | "ip_ban_enabled"
+            | "login_attempts_threshold"
+            | "ban_duration"
+            | "use_x_forwarded_for"
+            | "trusted_proxies"
+            | "use_x_frame_options"
+            | "cors_allowed_origins"
+            | "frontend_dir"
+            | "fetch_client_redirect_uris"
+            | "fetch_client_ca_file"
+            | "ssl_certificate"
+            | "ssl_key"
+            | "ssl_peer_certificate"
+            | "ssl_profile" => {
                 let node = resolver.resolve(value, &path)?;
                 known.push((
                     crate::resolve::Key {
@@ -191,10 +273,6 @@ pub(crate) fn parse_http(
                     node,
                 ));
             }
-            "ssl_certificate" | "ssl_key" | "ssl_peer_certificate" => warnings.push(format!(
-                "{}: {path}: hass-auth does not terminate TLS; this key is ignored (put a TLS reverse proxy in front)",
-                key.mark.location()
-            )),
             _ => tracing::debug!(key = path.as_str(), "ignoring http setting"),
         }
     }
@@ -236,6 +314,7 @@ pub(crate) fn parse_http(
                         )
                     })?;
             }
+            "ban_duration" => settings.ban_duration = ban_duration(node, &path)?,
             "use_x_forwarded_for" => {
                 forwarded_set = true;
                 settings.use_x_forwarded_for = boolean(node, &path)?;
@@ -273,6 +352,26 @@ pub(crate) fn parse_http(
             "fetch_client_redirect_uris" => {
                 settings.fetch_client_redirect_uris = boolean(node, &path)?;
             }
+            "ssl_certificate" => settings.ssl_certificate = file(node, &path, config_dir)?,
+            "ssl_key" => settings.ssl_key = file(node, &path, config_dir)?,
+            "ssl_peer_certificate" => {
+                settings.ssl_peer_certificate = file(node, &path, config_dir)?;
+            }
+            "ssl_profile" => match &node.value {
+                Value::Str(p) if p == SSL_MODERN || p == SSL_INTERMEDIATE => {
+                    settings.ssl_profile = p.clone();
+                }
+                other => {
+                    return Err(invalid(
+                        &node.mark,
+                        &path,
+                        format!(
+                            "expected 'modern' or 'intermediate', found {}",
+                            other.describe()
+                        ),
+                    ));
+                }
+            },
             "fetch_client_ca_file" => match &node.value {
                 Value::Str(file) if !file.trim().is_empty() => {
                     let file = config_dir.join(file);
@@ -291,6 +390,15 @@ pub(crate) fn parse_http(
             },
             _ => {}
         }
+    }
+    if settings.ssl_key.is_some() && settings.ssl_certificate.is_none()
+        || settings.ssl_peer_certificate.is_some() && settings.ssl_certificate.is_none()
+    {
+        return Err(invalid(
+            &section_mark,
+            "http",
+            "ssl_key and ssl_peer_certificate need ssl_certificate",
+        ));
     }
     if forwarded_set != proxies_set {
         return Err(invalid(

@@ -64,6 +64,7 @@ mod config;
 mod error;
 mod host;
 mod http;
+mod http_store;
 mod plugins;
 mod resolve;
 mod schema;
@@ -72,7 +73,11 @@ mod yaml;
 pub use config::{ChainModule, ConfigLoader, HostConfig, PluginEntry, load_config, parse_config};
 pub use error::{ConfigError, HostError, Location};
 pub use host::{Host, HostOptions, auth_manager_from_config};
-pub use http::{DEFAULT_CORS_ORIGIN, DEFAULT_PORT, HttpSettings, NO_LOGIN_ATTEMPT_THRESHOLD};
+pub use http::{
+    DEFAULT_BAN_DURATION_SECS, DEFAULT_CORS_ORIGIN, DEFAULT_PORT, HttpSettings,
+    NO_LOGIN_ATTEMPT_THRESHOLD, SSL_INTERMEDIATE, SSL_MODERN,
+};
+pub use http_store::HTTP_STORE_VERSION;
 pub use plugins::{BUILTIN_PLUGINS, BuiltinPlugin, PluginRole};
 pub use schema::{config_schema, config_schema_filtered};
 

@@ -7,6 +7,8 @@
 
 #[cfg(feature = "mfa-insecure-example")]
 use mfa_insecure_example as _;
+#[cfg(feature = "mfa-notify")]
+use mfa_notify as _;
 #[cfg(feature = "mfa-totp")]
 use mfa_totp as _;
 #[cfg(feature = "provider-command-line")]
@@ -79,6 +81,12 @@ pub const BUILTIN_PLUGINS: &[BuiltinPlugin] = &[
         kind: "totp",
         role: PluginRole::MfaModule,
         enabled: cfg!(feature = "mfa-totp"),
+    },
+    BuiltinPlugin {
+        feature: "mfa-notify",
+        kind: "notify",
+        role: PluginRole::MfaModule,
+        enabled: cfg!(feature = "mfa-notify"),
     },
     BuiltinPlugin {
         feature: "mfa-insecure-example",

@@ -261,13 +261,22 @@ fn http_schema() -> Json {
                 "description": "Failed attempts before an IP is banned; -1 never bans.",
                 "anyOf": [ { "minimum": 0 }, { "const": -1 } ]
             },
+            "ban_duration": {
+                "description": "hass-auth only: how long an IP ban lasts, in seconds, or 'forever' (Home Assistant's bans never expire).",
+                "default": 86400,
+                "anyOf": [ { "type": "integer", "minimum": 1 }, { "const": "forever" } ]
+            },
             "use_x_forwarded_for": { "type": "boolean", "default": false, "description": "Requires trusted_proxies." },
             "trusted_proxies": string_or_list("Networks of trusted reverse proxies (e.g. 172.30.33.0/24). Requires use_x_forwarded_for."),
             "use_x_frame_options": { "type": "boolean", "default": true },
             "cors_allowed_origins": string_or_list("Origins allowed by CORS. Default: https://cast.home-assistant.io."),
             "frontend_dir": { "type": "string", "description": "hass-auth only: a built Home Assistant frontend to serve the login page from." },
             "fetch_client_redirect_uris": { "type": "boolean", "default": false, "description": "hass-auth only: fetch a client's client_id page for the redirect URIs it publishes (5 s, 10 KiB, http(s) only)." },
-            "fetch_client_ca_file": { "type": "string", "description": "hass-auth only: PEM certificates trusted, besides the built-in roots, when fetching client_id pages." }
+            "fetch_client_ca_file": { "type": "string", "description": "hass-auth only: PEM certificates trusted, besides the built-in roots, when fetching client_id pages." },
+            "ssl_certificate": { "type": "string", "description": "Serve HTTPS with this PEM certificate chain (relative to the configuration directory); reloaded on SIGHUP." },
+            "ssl_key": { "type": "string", "description": "The PEM private key of ssl_certificate (default: read from the certificate file)." },
+            "ssl_peer_certificate": { "type": "string", "description": "PEM CA certificates: clients must present a certificate signed by one of them." },
+            "ssl_profile": { "enum": ["modern", "intermediate"], "default": "modern", "description": "Accepted for Home Assistant compatibility; both use rustls's TLS 1.2 and 1.3 defaults." }
         },
         "dependentRequired": {
             "use_x_forwarded_for": ["trusted_proxies"],

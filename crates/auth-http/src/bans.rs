@@ -1,9 +1,9 @@
 //! Failed-login counting and IP bans (http-api.md §9), safer than Home Assistant's: the counter
-//! decays (half-life), bans expire, and the table a client can grow is bounded.
+//! decays (half-life), bans expire, the ban list (in memory and `ip_bans.yaml`) is bounded, and
+//! IPv6 clients are counted and banned by /64 (one subscriber's prefix).
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +15,20 @@ use crate::net::canonical;
 
 /// Most IPs tracked at once; beyond that the weakest counters are dropped.
 const MAX_TRACKED: usize = 65_536;
+
+/// Default bound of the ban list, in memory and in `ip_bans.yaml`.
+pub const DEFAULT_MAX_BANS: usize = 65_536;
+
+/// What a client is counted and banned as: its address (IPv4-mapped IPv6 as IPv4), or for IPv6
+/// its /64 network, since one subscriber usually holds a whole /64 and could rotate through it.
+pub fn ban_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(
+            u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
+        )),
+        v4 => v4,
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Attempts {
@@ -29,9 +43,13 @@ pub struct Bans {
     threshold: i64,
     ban_duration: Option<Duration>,
     half_life: Duration,
+    max_bans: usize,
     file: Option<PathBuf>,
+    /// Entries in `ip_bans.yaml` (expired and unreadable ones included); held while writing it.
+    file_entries: Mutex<usize>,
     clock: SharedClock,
     attempts: Mutex<HashMap<IpAddr, Attempts>>,
+    /// Ban keys ([`ban_key`]) and when they were banned.
     banned: Mutex<HashMap<IpAddr, OffsetDateTime>>,
     /// Login attempts being evaluated right now, per IP (see [`Bans::begin_attempt`]).
     in_flight: Mutex<HashMap<IpAddr, u32>>,
@@ -69,21 +87,17 @@ impl Drop for Attempt<'_> {
 }
 
 impl Bans {
-    /// A ban manager; `file` is `<config>/ip_bans.yaml` (loaded now, appended on each ban).
-    pub fn new(
-        enabled: bool,
-        threshold: i64,
-        ban_duration: Option<Duration>,
-        half_life: Duration,
-        file: Option<PathBuf>,
-        clock: SharedClock,
-    ) -> Self {
+    /// A ban manager from `options`; `file` is `<config>/ip_bans.yaml` (loaded now, appended on
+    /// each ban, rewritten when it reaches `options.max_bans` entries).
+    pub fn new(options: &crate::HttpOptions, file: Option<PathBuf>, clock: SharedClock) -> Self {
         let this = Self {
-            enabled,
-            threshold,
-            ban_duration,
-            half_life,
+            enabled: options.ip_ban_enabled,
+            threshold: options.login_attempts_threshold,
+            ban_duration: options.ban_duration,
+            half_life: options.failed_attempt_half_life,
+            max_bans: options.max_bans.max(1),
             file,
+            file_entries: Mutex::new(0),
             clock,
             attempts: Mutex::new(HashMap::new()),
             banned: Mutex::new(HashMap::new()),
@@ -93,33 +107,63 @@ impl Bans {
         this
     }
 
+    /// Loads `ip_bans.yaml`. Bans older than `ban_duration` (Home Assistant's never expire) are
+    /// dropped with a warning naming them; beyond `max_bans`, the oldest are dropped.
     fn load(&self) {
         let Some(path) = &self.file else { return };
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return;
-        };
-        let parsed: Result<serde_yaml::Value, _> = serde_yaml::from_str(&text);
-        let Ok(serde_yaml::Value::Mapping(map)) = parsed else {
-            if !text.trim().is_empty() {
-                tracing::error!(file = %path.display(), "ip_bans.yaml is not a mapping; no bans loaded from it");
+        let entries = match crate::ban_file::read(path) {
+            Ok((entries, _skipped)) => entries,
+            Err(error) => {
+                tracing::error!(%error, "no bans loaded from ip_bans.yaml");
+                return;
             }
-            return;
         };
+        *self.file_entries.lock() = entries.len();
         let now = self.clock.now();
+        let mut expired = Vec::new();
         let mut banned = self.banned.lock();
-        for (key, value) in map {
-            let ip = key.as_str().and_then(|s| s.parse::<IpAddr>().ok());
-            let Some(ip) = ip else {
-                tracing::error!(file = %path.display(), entry = ?key, "skipping an invalid IP in ip_bans.yaml");
+        for entry in entries {
+            let banned_at = entry.banned_at.unwrap_or(now);
+            if self.expired(banned_at, now) {
+                expired.push(format!(
+                    "{} (banned at {})",
+                    entry.ip,
+                    auth_core::timefmt::to_iso(banned_at)
+                ));
                 continue;
-            };
-            let banned_at = value
-                .get("banned_at")
-                .and_then(|v| v.as_str())
-                .and_then(auth_core::timefmt::parse_iso)
-                .unwrap_or(now);
-            if !self.expired(banned_at, now) {
-                banned.insert(canonical(ip), banned_at);
+            }
+            let at = banned.entry(ban_key(entry.ip)).or_insert(banned_at);
+            *at = (*at).max(banned_at);
+        }
+        if !expired.is_empty() {
+            const NAMED: usize = 20;
+            let more = expired.len().saturating_sub(NAMED);
+            expired.truncate(NAMED);
+            tracing::warn!(
+                file = %path.display(),
+                "not loading {} ban(s) older than ban_duration: {}{}",
+                expired.len() + more,
+                expired.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            );
+        }
+        self.evict(&mut banned, now);
+    }
+
+    /// Bounds the ban list: expired bans go first, then the oldest.
+    fn evict(&self, banned: &mut HashMap<IpAddr, OffsetDateTime>, now: OffsetDateTime) {
+        if banned.len() <= self.max_bans {
+            return;
+        }
+        banned.retain(|_, at| !self.expired(*at, now));
+        if banned.len() > self.max_bans {
+            let mut by_age: Vec<(IpAddr, OffsetDateTime)> =
+                banned.iter().map(|(k, at)| (*k, *at)).collect();
+            by_age.sort_by_key(|(_, at)| *at);
+            let excess = banned.len() - self.max_bans;
+            for (key, at) in by_age.into_iter().take(excess) {
+                tracing::warn!(ip = %key, banned_at = %auth_core::timefmt::to_iso(at), "ban list full; dropping its oldest ban");
+                banned.remove(&key);
             }
         }
     }
@@ -141,7 +185,7 @@ impl Bans {
         if !self.enabled {
             return false;
         }
-        let ip = canonical(ip);
+        let ip = ban_key(ip);
         let now = self.clock.now();
         let mut banned = self.banned.lock();
         match banned.get(&ip) {
@@ -162,6 +206,7 @@ impl Bans {
         tracing::warn!(
             "Login attempt or request with invalid authentication from {ip}. Requested URL: '{url}'."
         );
+        let (ip, client) = (ban_key(ip), ip);
         if !self.enabled || self.threshold < 1 {
             return;
         }
@@ -180,7 +225,7 @@ impl Bans {
             entry.score
         };
         if score + 1e-3 >= self.threshold as f64 {
-            self.ban(ip, now);
+            self.ban(ip, client, now);
         }
     }
 
@@ -190,7 +235,7 @@ impl Bans {
     /// Without this, concurrent requests would all pass the ban check before the first failure
     /// is counted, and an attacker would get as many guesses as requests in flight.
     pub fn begin_attempt(&self, ip: Option<IpAddr>) -> Result<Attempt<'_>, Refused> {
-        let ip = match ip.map(canonical) {
+        let ip = match ip.map(ban_key) {
             Some(ip) if self.enabled && self.threshold >= 1 => ip,
             _ => {
                 return Ok(Attempt {
@@ -232,34 +277,64 @@ impl Bans {
         }
     }
 
-    fn ban(&self, ip: IpAddr, now: OffsetDateTime) {
+    /// Bans `key` (the [`ban_key`] of `client`) and records it in `ip_bans.yaml`.
+    fn ban(&self, key: IpAddr, client: IpAddr, now: OffsetDateTime) {
         // Banned first, then the score cleared (see `begin_attempt`).
-        let newly = self.banned.lock().insert(ip, now).is_none();
-        self.attempts.lock().remove(&ip);
+        let newly = {
+            let mut banned = self.banned.lock();
+            let newly = banned.insert(key, now).is_none();
+            self.evict(&mut banned, now);
+            newly
+        };
+        self.attempts.lock().remove(&key);
         if !newly {
             return;
         }
-        tracing::warn!("Banned IP {ip} for too many login attempts");
-        if let Some(path) = &self.file {
-            let entry = format!(
-                "\n{ip}:\n  banned_at: '{}'\n",
-                auth_core::timefmt::to_iso(now)
-            );
-            let written = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| f.write_all(entry.as_bytes()).and_then(|_| f.sync_all()));
-            if let Err(error) = written {
-                tracing::error!(file = %path.display(), %error, "cannot record the ban; it applies until restart");
-            }
+        if key == client {
+            tracing::warn!("Banned IP {client} for too many login attempts");
+        } else {
+            tracing::warn!("Banned IP {client} (its network {key}/64) for too many login attempts");
         }
+        let Some(path) = &self.file else { return };
+        let mut entries = self.file_entries.lock();
+        let written = if *entries < self.max_bans {
+            crate::ban_file::append(path, client, now).map(|()| *entries += 1)
+        } else {
+            // Full: write the (bounded, unexpired) list instead of growing the file.
+            let mut current: Vec<(IpAddr, OffsetDateTime)> =
+                self.banned.lock().iter().map(|(k, at)| (*k, *at)).collect();
+            current.sort_by_key(|(_, at)| *at);
+            let count = current.len();
+            crate::ban_file::rewrite(path, &current).map(|()| *entries = count)
+        };
+        if let Err(error) = written {
+            tracing::error!(%error, "cannot record the ban; it applies until restart");
+        }
+    }
+
+    /// Lifts the ban of `ip` (its /64 for IPv6) in memory; whether there was one.
+    pub fn unban(&self, ip: IpAddr) -> bool {
+        self.banned.lock().remove(&ban_key(ip)).is_some()
+    }
+
+    /// The bans in force: ban key and when it was banned, oldest first.
+    pub fn list(&self) -> Vec<(IpAddr, OffsetDateTime)> {
+        let now = self.clock.now();
+        let mut list: Vec<(IpAddr, OffsetDateTime)> = self
+            .banned
+            .lock()
+            .iter()
+            .filter(|(_, at)| !self.expired(**at, now))
+            .map(|(k, at)| (*k, *at))
+            .collect();
+        list.sort_by_key(|(_, at)| *at);
+        list
     }
 
     /// Forgets the failed attempts of `ip` (after a successful login).
     pub fn reset(&self, ip: Option<IpAddr>) {
         if let Some(ip) = ip {
-            self.attempts.lock().remove(&canonical(ip));
+            self.attempts.lock().remove(&ban_key(ip));
         }
     }
 
@@ -268,7 +343,7 @@ impl Bans {
         let now = self.clock.now();
         self.attempts
             .lock()
-            .get(&canonical(ip))
+            .get(&ban_key(ip))
             .map(|a| decay(a.score, now - a.updated, self.half_life))
             .unwrap_or(0.0)
     }

@@ -108,10 +108,10 @@ pub fn optional_str<'a>(
     }
 }
 
-/// Refuses keys outside `allowed`.
+/// Refuses keys outside `allowed` (HA 2026.10+ wording: `not a valid option at 'key'`).
 pub fn no_extra_keys(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
     match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(extra) => Err(format_error(format!("extra keys not allowed at '{extra}'"))),
+        Some(extra) => Err(format_error(format!("not a valid option at '{extra}'"))),
         None => Ok(()),
     }
 }

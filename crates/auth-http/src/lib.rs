@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod ban_file;
 pub mod bans;
 pub mod body;
 pub mod error;
@@ -111,10 +112,7 @@ impl AuthHttp {
         let owner_exists = manager.owner().is_some();
         let onboarding = Onboarding::load(manager.store().storage().clone(), owner_exists).await?;
         let bans = Bans::new(
-            options.ip_ban_enabled,
-            options.login_attempts_threshold,
-            options.ban_duration,
-            options.failed_attempt_half_life,
+            &options,
             config_dir.map(|d| d.join("ip_bans.yaml")),
             manager.clock().clone(),
         );
@@ -284,11 +282,16 @@ async fn request_pipeline(
                 if client.ip.is_some_and(|ip| http.inner.bans.is_banned(ip)) {
                     ApiError::Plain(StatusCode::FORBIDDEN).into_response()
                 } else {
-                    if let Some(auth) = authenticate(&http, &request, client) {
+                    let authenticated = authenticate(&http, &request, client);
+                    // Decided before the view runs: a token it revokes is not stale to it.
+                    let stale = authenticated.is_none() && has_stale_bearer(&http, &request);
+                    if let Some(auth) = authenticated {
                         request.extensions_mut().insert(auth);
                     }
                     request.extensions_mut().insert(client);
-                    let base = net::RequestBase::resolve(request.headers(), client.via_proxy);
+                    let tls = request.extensions().get::<net::ServedOverTls>().is_some();
+                    let base =
+                        net::RequestBase::resolve_for(request.headers(), client.via_proxy, tls);
                     request.extensions_mut().insert(base);
                     let url = format!(
                         "{path}{}",
@@ -303,7 +306,14 @@ async fn request_pipeline(
                         next.run(request).await
                     };
                     if response.status() == StatusCode::UNAUTHORIZED && http.inner.bans.enabled() {
-                        http.inner.bans.record_failure(client.ip, &url);
+                        if stale {
+                            tracing::info!(
+                                ip = ?client.ip,
+                                "request with an expired or revoked access token; not counted as a failed login"
+                            );
+                        } else {
+                            http.inner.bans.record_failure(client.ip, &url);
+                        }
                     }
                     response
                 }
@@ -421,6 +431,18 @@ fn authenticate(
         }
     }
     None
+}
+
+/// Whether the request carries a bearer token we issued that has expired or was revoked.
+fn has_stale_bearer(http: &AuthHttp, request: &Request<Body>) -> bool {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, token)| {
+            scheme == "Bearer" && http.inner.manager.is_stale_access_token(token)
+        })
 }
 
 /// `WWW-Authenticate` for 401s, pointing at the protected-resource metadata.

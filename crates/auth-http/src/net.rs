@@ -278,11 +278,22 @@ pub struct RequestBase {
     pub host: Option<String>,
 }
 
+/// Request extension set by a server that terminates TLS itself (`http: ssl_certificate`), so
+/// that absolute URLs (issuer, well-known documents) say `https`.
+#[derive(Clone, Copy, Debug)]
+pub struct ServedOverTls;
+
 impl RequestBase {
     /// Reads the base from `headers`; forwarded headers count only when `via_trusted_proxy`.
     pub fn resolve(headers: &HeaderMap, via_trusted_proxy: bool) -> Self {
+        Self::resolve_for(headers, via_trusted_proxy, false)
+    }
+
+    /// Like [`RequestBase::resolve`] for a request that arrived over TLS when `tls` (the
+    /// scheme is then `https` unless a trusted proxy says otherwise).
+    pub fn resolve_for(headers: &HeaderMap, via_trusted_proxy: bool, tls: bool) -> Self {
         let mut base = Self {
-            scheme: "http",
+            scheme: if tls { "https" } else { "http" },
             host: request_host(headers).filter(|h| is_authority(h)),
         };
         if via_trusted_proxy {

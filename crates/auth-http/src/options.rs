@@ -14,6 +14,9 @@ pub struct HttpOptions {
     pub login_attempts_threshold: i64,
     /// How long a ban lasts (HA: forever). `None` keeps HA's permanent bans.
     pub ban_duration: Option<Duration>,
+    /// Most bans kept, in memory and in `ip_bans.yaml` (expired ones dropped first, then the
+    /// oldest; HA: unbounded).
+    pub max_bans: usize,
     /// Half-life of the failed-attempt counter (HA: never decays).
     pub failed_attempt_half_life: Duration,
     /// Take the client IP from `X-Forwarded-For` when the peer is a trusted proxy.
@@ -48,6 +51,7 @@ impl Default for HttpOptions {
             ip_ban_enabled: true,
             login_attempts_threshold: -1,
             ban_duration: Some(Duration::from_secs(24 * 3600)),
+            max_bans: crate::bans::DEFAULT_MAX_BANS,
             failed_attempt_half_life: Duration::from_secs(3600),
             use_x_forwarded_for: false,
             trusted_proxies: Vec::new(),

@@ -251,8 +251,15 @@ fn parse_start(bytes: &[u8]) -> Result<StartRequest, ApiError> {
             };
             (kind.to_owned(), id)
         }
+        Some(Value::Array(items)) if items.len() < 2 => {
+            return Err(format_error(
+                "length of value must be at least 2 at 'handler'",
+            ));
+        }
         Some(Value::Array(_)) => {
-            return Err(format_error("length of value must be 2 at 'handler'"));
+            return Err(format_error(
+                "length of value must be at most 2 at 'handler'",
+            ));
         }
         Some(_) => return Err(format_error("expected a list at 'handler'")),
         None => return Err(format_error("required key not provided at 'handler'")),

@@ -15,9 +15,11 @@
 //! username taken), 2 usage error, 3 the configuration or storage could not be used.
 
 mod admin;
+mod bans;
 mod listen;
 mod owner;
 mod serve;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +73,14 @@ enum Command {
     },
     /// Print the JSON Schema of the configuration this build understands.
     Schema,
+    /// IP bans (ip_bans.yaml): list, remove.
+    Ban {
+        /// Configuration directory.
+        #[arg(short = 'c', long = "config-dir", default_value = "data")]
+        config_dir: PathBuf,
+        #[command(subcommand)]
+        command: bans::BanCommand,
+    },
     /// Storage maintenance.
     Storage {
         /// Configuration directory.
@@ -123,6 +133,10 @@ fn main() -> ExitCode {
                 config_dir,
                 command,
             } => admin::storage(&config_dir, command),
+            Command::Ban {
+                config_dir,
+                command,
+            } => bans::ban(&config_dir, command),
         }
     });
     match result {

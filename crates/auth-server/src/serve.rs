@@ -127,6 +127,7 @@ fn http_options(settings: &HttpSettings, frontend_dir: Option<PathBuf>) -> Resul
     Ok(HttpOptions {
         ip_ban_enabled: settings.ip_ban_enabled,
         login_attempts_threshold: settings.login_attempts_threshold,
+        ban_duration: settings.ban_duration,
         use_x_forwarded_for: settings.use_x_forwarded_for,
         trusted_proxies: settings.trusted_proxies.clone(),
         use_x_frame_options: settings.use_x_frame_options,
@@ -217,21 +218,40 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             .collect();
         crate::owner::onboarding_open_notice(&dir, &bound);
     }
+    let tls = match &settings.ssl_certificate {
+        None => None,
+        Some(certificate) => {
+            let files = crate::tls::TlsFiles {
+                certificate: certificate.clone(),
+                key: settings.ssl_key.clone(),
+                peer_certificate: settings.ssl_peer_certificate.clone(),
+            };
+            let tls = crate::tls::ReloadableTls::load(files).context("http.ssl_certificate")?;
+            tls.reload_on_sighup()
+                .context("cannot install the SIGHUP handler")?;
+            Some(tls)
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     let connection_limits = connection_limits(&args.connections, &settings.trusted_proxies);
     for listener in listeners {
         let local = listener.local_addr()?;
-        let app = app
+        let mut app = app
             .clone()
             .layer(axum::Extension(auth_http::LocalAddr(local)));
+        if tls.is_some() {
+            app = app.layer(axum::Extension(auth_http::net::ServedOverTls));
+        }
         servers.push(tokio::spawn(crate::listen::serve(
             listener,
             app,
             connection_limits.clone(),
             stop_rx.clone(),
+            tls.clone(),
         )));
-        println!("hass-auth listening on http://{local}");
+        println!("hass-auth listening on {scheme}://{local}");
     }
     shutdown.wait().await;
     tracing::info!("shutting down");

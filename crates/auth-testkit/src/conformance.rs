@@ -191,9 +191,10 @@ pub struct MfaCase {
     pub user_id: String,
 }
 
-/// Runs the MFA module contract through the manager: not set up at first, the setup flow's first
-/// form, enrolment via `setup_input` (computed from the form by the caller), then enabled, an
-/// invalid login input refused, and depose removing the enrolment. `setup_input` gets the setup
+/// Runs the MFA module contract through the manager: not set up at first, the setup flow's
+/// forms, enrolment via `setup_input` (computed from each form by the caller), then enabled, the
+/// login step begun ([`auth_core::MfaModule::begin_login`]), an invalid login input refused,
+/// and depose removing the enrolment. `setup_input` gets the setup
 /// form's JSON; `login_input` gets nothing and returns a valid login input after enrolment.
 pub async fn check_mfa_module(
     manager: &AuthManager,
@@ -228,11 +229,27 @@ pub async fn check_mfa_module(
         Value::String(case.module_id.clone()),
         "setup handler is the module id"
     );
-    let done = manager
-        .mfa_setup_flows()
-        .configure(&form.flow_id, Some(setup_input(&Value::Object(form_json))))
-        .await
-        .expect("setup input is valid");
+    // A setup flow may have several steps (notify: choose a service, then the code sent there):
+    // `setup_input` answers each form until the flow finishes.
+    let mut current = form_json;
+    let mut done = None;
+    for _ in 0..5 {
+        let next = manager
+            .mfa_setup_flows()
+            .configure(
+                &form.flow_id,
+                Some(setup_input(&Value::Object(current.clone()))),
+            )
+            .await
+            .expect("setup input is valid");
+        if next.to_json()["type"] == "form" {
+            current = expect_form(&next, "setup step");
+            continue;
+        }
+        done = Some(next);
+        break;
+    }
+    let done = done.expect("the setup flow finishes within 5 steps");
     assert_eq!(
         done.to_json()["type"],
         "create_entry",
@@ -252,6 +269,11 @@ pub async fn check_mfa_module(
         [&case.module_id]
     );
 
+    // What the login flow does when it first shows the code form (notify sends the code).
+    module
+        .begin_login(&case.user_id)
+        .await
+        .expect("the login step begins");
     assert!(
         module
             .validate(&case.user_id, &login_input())

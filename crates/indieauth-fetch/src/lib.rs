@@ -19,7 +19,10 @@
 pub mod addresses;
 pub mod html;
 pub mod metadata;
+mod post;
 mod transport;
+
+pub use post::{JsonPoster, PostError};
 
 use std::path::Path;
 use std::sync::Arc;

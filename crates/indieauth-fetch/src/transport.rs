@@ -223,7 +223,7 @@ async fn read_capped(
 }
 
 /// Resolves and connects to the first reachable address of `host`.
-async fn connect(host: &Host<&str>, port: u16) -> Result<TcpStream, FetchError> {
+pub(crate) async fn connect(host: &Host<&str>, port: u16) -> Result<TcpStream, FetchError> {
     let addresses: Vec<SocketAddr> = match host {
         Host::Ipv4(ip) => vec![SocketAddr::new(IpAddr::V4(*ip), port)],
         Host::Ipv6(ip) => vec![SocketAddr::new(IpAddr::V6(*ip), port)],

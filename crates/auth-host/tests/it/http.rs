@@ -14,6 +14,7 @@ fn defaults() {
         server_port: 8123,
         ip_ban_enabled: true,
         login_attempts_threshold: -1,
+        ban_duration: Some(std::time::Duration::from_secs(86_400)),
         use_x_forwarded_for: false,
         trusted_proxies: vec![],
         use_x_frame_options: true,
@@ -21,6 +22,10 @@ fn defaults() {
         frontend_dir: None,
         fetch_client_redirect_uris: false,
         fetch_client_ca_file: None,
+        ssl_certificate: None,
+        ssl_key: None,
+        ssl_peer_certificate: None,
+        ssl_profile: "modern".into(),
     };
     assert_eq!(HttpSettings::default(), expected);
     assert_eq!(parse("http:\n").unwrap().http, expected);
@@ -35,6 +40,7 @@ fn every_key() {
   server_port: 8443
   ip_ban_enabled: off
   login_attempts_threshold: 5
+  ban_duration: 600
   use_x_forwarded_for: true
   trusted_proxies:
     - 172.30.33.0/24
@@ -44,7 +50,7 @@ fn every_key() {
   cors_allowed_origins: https://example.org
   frontend_dir: www/frontend
   fetch_client_redirect_uris: yes
-  ssl_certificate: /ssl/fullchain.pem
+  ssl_profile: intermediate
   some_future_key: whatever
 ",
     )
@@ -60,6 +66,7 @@ fn every_key() {
             server_port: 8443,
             ip_ban_enabled: false,
             login_attempts_threshold: 5,
+            ban_duration: Some(std::time::Duration::from_secs(600)),
             use_x_forwarded_for: true,
             trusted_proxies: nets,
             use_x_frame_options: false,
@@ -67,18 +74,30 @@ fn every_key() {
             frontend_dir: Some(Path::new("./www/frontend").to_owned()),
             fetch_client_redirect_uris: true,
             fetch_client_ca_file: None,
+            ssl_certificate: None,
+            ssl_key: None,
+            ssl_peer_certificate: None,
+            ssl_profile: "intermediate".into(),
         }
     );
-    let http_warnings: Vec<&String> = config
-        .warnings
-        .iter()
-        .filter(|w| w.contains("http."))
-        .collect();
+    assert!(
+        !config.warnings.iter().any(|w| w.contains("http.")),
+        "{:?}",
+        config.warnings
+    );
+}
+
+#[test]
+fn ban_duration_is_seconds_or_forever() {
+    let config = parse("http:\n  ban_duration: forever\n").unwrap();
     assert_eq!(
-        http_warnings,
-        [
-            "configuration.yaml:15:3: http.ssl_certificate: hass-auth does not terminate TLS; this key is ignored (put a TLS reverse proxy in front)"
-        ]
+        config.http.ban_duration, None,
+        "Home Assistant's permanent bans"
+    );
+    let config = parse("http:\n  ban_duration: '3600'\n").unwrap();
+    assert_eq!(
+        config.http.ban_duration,
+        Some(std::time::Duration::from_secs(3600))
     );
 }
 
@@ -120,6 +139,14 @@ fn validation() {
         (
             "http:\n  login_attempts_threshold: -2\n",
             "configuration.yaml:2:29: http.login_attempts_threshold: expected a positive integer, or -1 to never ban",
+        ),
+        (
+            "http:\n  ban_duration: 0\n",
+            "configuration.yaml:2:17: http.ban_duration: expected a number of seconds (at least 1) or 'forever', found an integer",
+        ),
+        (
+            "http:\n  ban_duration: a day\n",
+            "configuration.yaml:2:17: http.ban_duration: expected a number of seconds (at least 1) or 'forever', found a string",
         ),
         (
             "http:\n  use_x_forwarded_for: true\n",
@@ -225,4 +252,130 @@ fn fetch_client_ca_file_is_read_from_the_config_dir() {
         dir.path().join("certs/not-a-cert.pem").display()
     );
     assert!(message.ends_with(&expected), "{message}");
+}
+
+#[test]
+fn ssl_files_must_exist_and_are_relative_to_the_config_dir() {
+    let dir = crate::support::config_dir(&[
+        (
+            "configuration.yaml",
+            "http:\n  ssl_certificate: ssl/cert.pem\n  ssl_key: ssl/key.pem\n",
+        ),
+        ("ssl/cert.pem", "x"),
+        ("ssl/key.pem", "x"),
+    ]);
+    let config = auth_host::load_config(&dir.path().join("configuration.yaml")).unwrap();
+    assert_eq!(
+        config.http.ssl_certificate,
+        Some(dir.path().join("ssl/cert.pem"))
+    );
+    assert_eq!(config.http.ssl_key, Some(dir.path().join("ssl/key.pem")));
+    std::fs::remove_file(dir.path().join("ssl/key.pem")).unwrap();
+    let message = auth_host::load_config(&dir.path().join("configuration.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(":3:12: http.ssl_key: not a file: ") && message.ends_with("ssl/key.pem"),
+        "{message}"
+    );
+    assert_eq!(
+        error("http:\n  ssl_profile: old\n"),
+        "configuration.yaml:2:16: http.ssl_profile: expected 'modern' or 'intermediate', found a string"
+    );
+}
+
+/// A `.storage/http` as Home Assistant 2026.8+ keeps it.
+fn http_store(version: u64, data: &str) -> String {
+    format!(r#"{{"version": {version}, "minor_version": 1, "key": "http", "data": {data}}}"#)
+}
+
+#[test]
+fn storage_http_holds_the_settings_in_force_since_2026_8() {
+    let yaml = "http:\n  server_port: 8300\n  login_attempts_threshold: 5\n";
+    let store = http_store(
+        3,
+        r#"{"use_x_forwarded_for": true, "trusted_proxies": ["10.0.0.0/8", "fd00::1"], "login_attempts_threshold": 3, "ip_ban_enabled": true, "cors_allowed_origins": ["https://cast.home-assistant.io"], "use_x_frame_options": true, "ssl_profile": "modern", "server_port": 8300}"#,
+    );
+    let dir =
+        crate::support::config_dir(&[("configuration.yaml", yaml), (".storage/http", &store)]);
+    let config = auth_host::load_config(&dir.path().join("configuration.yaml")).unwrap();
+    let nets: Vec<IpNet> = ["10.0.0.0/8", "fd00::1/128"]
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(
+        config.http,
+        HttpSettings {
+            server_port: 8300,
+            login_attempts_threshold: 3,
+            use_x_forwarded_for: true,
+            trusted_proxies: nets,
+            ..HttpSettings::default()
+        }
+    );
+    let warnings: Vec<&String> = config
+        .warnings
+        .iter()
+        .filter(|w| w.contains(".storage/http"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("http.login_attempts_threshold in configuration.yaml is ignored: "),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[test]
+fn a_version_1_storage_http_is_home_assistants_recovery_copy_and_not_read() {
+    let store = http_store(1, r#"{"server_port": 9999, "login_attempts_threshold": 1}"#);
+    let dir = crate::support::config_dir(&[
+        ("configuration.yaml", "http:\n  server_port: 8300\n"),
+        (".storage/http", &store),
+    ]);
+    let config = auth_host::load_config(&dir.path().join("configuration.yaml")).unwrap();
+    assert_eq!(config.http.server_port, 8300);
+    assert_eq!(config.http.login_attempts_threshold, -1);
+}
+
+#[test]
+fn an_unusable_storage_http_is_refused_with_its_name() {
+    let cases = [
+        ("{nope".to_owned(), "invalid JSON"),
+        (
+            http_store(4, "{}"),
+            "unsupported version 4 (newest understood: 3)",
+        ),
+        (
+            r#"{"version": 3, "key": "auth", "data": {}}"#.to_owned(),
+            "the envelope's key is 'auth', expected 'http'",
+        ),
+        (
+            http_store(
+                3,
+                r#"{"trusted_proxies": ["10.0.0.1/8"], "use_x_forwarded_for": true}"#,
+            ),
+            "data.trusted_proxies[0]: '10.0.0.1/8' has host bits set",
+        ),
+        (
+            http_store(3, r#"{"server_port": 0}"#),
+            "data.server_port: expected a port number (1 to 65535)",
+        ),
+        (
+            http_store(3, r#"{"use_x_forwarded_for": true}"#),
+            "use_x_forwarded_for is on but trusted_proxies is empty",
+        ),
+    ];
+    for (store, expected) in cases {
+        let dir = crate::support::config_dir(&[
+            ("configuration.yaml", "http:\n"),
+            (".storage/http", &store),
+        ]);
+        let message = auth_host::load_config(&dir.path().join("configuration.yaml"))
+            .unwrap_err()
+            .to_string();
+        let path = dir.path().join(".storage/http");
+        let wanted = format!("{}: {expected}", path.display());
+        assert!(message.starts_with(&wanted), "{message}\nwanted: {wanted}");
+    }
 }

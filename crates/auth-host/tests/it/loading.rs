@@ -312,9 +312,9 @@ fn unknown_types_list_the_compiled_types() {
         modules.join(", ")
     };
     assert_eq!(
-        error("homeassistant:\n  auth_providers: []\n  auth_mfa_modules:\n    - type: notify\n"),
+        error("homeassistant:\n  auth_providers: []\n  auth_mfa_modules:\n    - type: sms\n"),
         format!(
-            "configuration.yaml:4:7: homeassistant.auth_mfa_modules[0].type: unknown mfa module type 'notify'; this build supports: {supported}"
+            "configuration.yaml:4:7: homeassistant.auth_mfa_modules[0].type: unknown mfa module type 'sms'; this build supports: {supported}"
         )
     );
 }

@@ -37,6 +37,7 @@ fn every_enabled_feature_registered_exactly_once() {
             cfg!(feature = "provider-command-line"),
         ),
         ("mfa-totp", cfg!(feature = "mfa-totp")),
+        ("mfa-notify", cfg!(feature = "mfa-notify")),
         (
             "mfa-insecure-example",
             cfg!(feature = "mfa-insecure-example"),

@@ -317,7 +317,7 @@ automation: !include automations.yaml
 script: !include_dir_merge_named scripts
 blueprint_thing: !input whatever
 http:
-  ssl_profile: !secret not_used
+  base_url: !secret not_used
 ",
     )
     .unwrap();

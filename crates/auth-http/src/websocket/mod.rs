@@ -259,7 +259,11 @@ async fn authenticate(
         },
     };
     send(sink, &messages::auth_invalid(refusal), options.send_timeout).await;
-    http.bans().record_failure(client.ip, "/api/websocket");
+    if found.is_none() && token.is_some_and(|t| manager.is_stale_access_token(t)) {
+        tracing::info!(ip = ?client.ip, "websocket auth with an expired or revoked access token; not counted as a failed login");
+    } else {
+        http.bans().record_failure(client.ip, "/api/websocket");
+    }
     None
 }
 

@@ -57,7 +57,7 @@ pub(crate) fn validate(
     let mut errors = Vec::new();
     for (key, value) in msg {
         if !always_allowed.contains(&key.as_str()) && !fields.iter().any(|f| f.name == key) {
-            errors.push(problem("extra keys not allowed", key, Some(value)));
+            errors.push(problem("not a valid option", key, Some(value)));
         }
     }
     for field in fields {
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(
             validate(&msg, &["id", "type"], &fields).unwrap_err(),
             "expected str at 'client_icon'. Got 5\n\
-             extra keys not allowed at 'extra'. Got True\n\
+             not a valid option at 'extra'. Got True\n\
              required key not provided at 'lifespan'. Got None"
         );
         let list = [opt("group_ids", Kind::StrList)];

@@ -100,22 +100,43 @@ async fn start_errors() {
             "{body}"
         );
     }
-    for body in [
-        json!({"client_id": client, "handler": ["homeassistant", null]}),
-        json!({"client_id": client, "handler": ["homeassistant"], "redirect_uri": redirect}),
-        json!({"client_id": client, "handler": "homeassistant", "redirect_uri": redirect}),
-        json!({"client_id": client, "handler": ["homeassistant", null], "redirect_uri": redirect, "extra": 1}),
-        json!({"client_id": 5, "handler": ["homeassistant", null], "redirect_uri": redirect}),
+    // Home Assistant 2026.11's validator wording, word for word.
+    for (body, detail) in [
+        (
+            json!({"client_id": client, "handler": ["homeassistant", null]}),
+            "required key not provided at 'redirect_uri'",
+        ),
+        (
+            json!({"client_id": client, "handler": ["homeassistant"], "redirect_uri": redirect}),
+            "length of value must be at least 2 at 'handler'",
+        ),
+        (
+            json!({"client_id": client, "handler": [], "redirect_uri": redirect}),
+            "length of value must be at least 2 at 'handler'",
+        ),
+        (
+            json!({"client_id": client, "handler": ["homeassistant", null, null], "redirect_uri": redirect}),
+            "length of value must be at most 2 at 'handler'",
+        ),
+        (
+            json!({"client_id": client, "handler": "homeassistant", "redirect_uri": redirect}),
+            "expected a list at 'handler'",
+        ),
+        (
+            json!({"client_id": client, "handler": ["homeassistant", null], "redirect_uri": redirect, "extra": 1}),
+            "not a valid option at 'extra'",
+        ),
+        (
+            json!({"client_id": 5, "handler": ["homeassistant", null], "redirect_uri": redirect}),
+            "expected str at 'client_id'",
+        ),
     ] {
         let response = send(body.clone()).await;
         assert_eq!(response.status, 400, "{body}");
-        assert!(
-            response.json()["message"]
-                .as_str()
-                .unwrap()
-                .starts_with("Message format incorrect: "),
-            "{}",
-            response.text()
+        assert_eq!(
+            response.json()["message"],
+            format!("Message format incorrect: {detail}"),
+            "{body}"
         );
     }
     let get = server.send(Request::get("/auth/login_flow")).await;

@@ -7,6 +7,7 @@ use provider_insecure_example as _;
 mod harness;
 
 mod api;
+mod bans;
 mod brute_force;
 mod concurrency;
 mod fixtures;

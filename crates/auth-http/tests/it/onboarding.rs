@@ -93,6 +93,23 @@ async fn onboarding_validates_its_body() {
         "{}",
         missing.text()
     );
+    assert_eq!(
+        missing.json()["message"],
+        "Message format incorrect: required key not provided at 'username'"
+    );
+    let extra = server
+        .send(Request::post("/api/onboarding/users").json(&json!({
+            "name": "x", "username": "x", "password": "x", "client_id": "http://x/",
+            "language": "en", "extra": true
+        })))
+        .await;
+    assert_eq!(
+        (extra.status, extra.json()["message"].clone()),
+        (
+            400,
+            json!("Message format incorrect: not a valid option at 'extra'")
+        )
+    );
     let not_json = server
         .send(Request::post("/api/onboarding/users").body("{nope"))
         .await;

@@ -3,6 +3,7 @@
 mod client;
 mod support;
 
+mod bans;
 mod browser;
 mod cli;
 mod connections;
@@ -10,8 +11,10 @@ mod corrupt;
 mod crash;
 mod disk_full;
 mod frontend;
+mod http_store;
 mod indieauth;
 mod logs;
 mod owner;
 mod serve;
 mod soak;
+mod tls;

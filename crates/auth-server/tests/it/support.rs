@@ -160,7 +160,10 @@ pub async fn serve_at(
     let found = tokio::time::timeout(Duration::from_secs(30), async {
         while let Ok(Some(line)) = lines.next_line().await {
             seen.push(line.clone());
-            if let Some(addr) = line.strip_prefix("hass-auth listening on http://") {
+            let addr = line
+                .strip_prefix("hass-auth listening on http://")
+                .or_else(|| line.strip_prefix("hass-auth listening on https://"));
+            if let Some(addr) = addr {
                 return Some(addr.parse::<SocketAddr>().expect("an address"));
             }
         }

@@ -112,7 +112,7 @@ async fn malformed_auth_messages_get_auth_invalid_then_close() {
         ),
         (
             json!({"type": "auth", "access_token": owner, "extra": true}),
-            "Auth message incorrectly formatted: extra keys not allowed at 'extra'. Got True",
+            "Auth message incorrectly formatted: not a valid option at 'extra'. Got True",
         ),
         (
             json!(["auth"]),
@@ -234,4 +234,34 @@ async fn connections_are_capped() {
             Err(other) => panic!("the slot was not released: {other}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_revoked_sessions_token_is_refused_but_not_counted() {
+    let (server, owner) = server_with(HttpOptions {
+        login_attempts_threshold: 2,
+        ..HttpOptions::default()
+    })
+    .await;
+    let session = server.manager().validate_access_token(&owner).unwrap();
+    server
+        .manager()
+        .remove_refresh_token(&session.id)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let mut ws = Ws::connect(&server).await;
+        ws.send(json!({"type": "auth", "access_token": owner}))
+            .await;
+        assert_eq!(
+            ws.recv().await,
+            json!({"type": "auth_invalid", "message": "Invalid access token or password"})
+        );
+        ws.expect_closed().await;
+    }
+    assert_eq!(
+        server.http.bans().score(LOCALHOST),
+        0.0,
+        "a phone signed out elsewhere is not guessing"
+    );
 }

@@ -106,7 +106,7 @@ async fn schemas_are_strict() {
             .await,
         error(
             "invalid_format",
-            "extra keys not allowed at 'system_generated'. Got True"
+            "not a valid option at 'system_generated'. Got True"
         )
     );
     assert_eq!(
@@ -129,7 +129,7 @@ async fn schemas_are_strict() {
             .await,
         error(
             "invalid_format",
-            "extra keys not allowed at 'verbose'. Got False"
+            "not a valid option at 'verbose'. Got False"
         )
     );
     assert_eq!(
