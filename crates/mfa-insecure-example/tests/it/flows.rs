@@ -76,12 +76,20 @@ async fn setup_flow_sets_the_pin_used_at_login() {
     let done = env.submit(&shown.flow_id, json!({"pin": "2468"})).await;
     assert!(matches!(done.result, FlowResult::CreateEntry { .. }));
 
-    // Setting it again replaces it.
+    // Setting it again replaces it, once the current PIN is given (the `current_code` step).
     let shown = env
         .manager
         .start_mfa_setup("insecure_example", &user)
         .await
         .unwrap();
+    assert_eq!(shown.result.step_id(), Some("current_code"));
+    let setup = env
+        .manager
+        .mfa_setup_flows()
+        .configure(&shown.flow_id, json!({"pin": "2468"}).as_object().cloned())
+        .await
+        .unwrap();
+    assert_eq!(setup.result.step_id(), Some("init"));
     env.manager
         .mfa_setup_flows()
         .configure(&shown.flow_id, json!({"pin": "0000"}).as_object().cloned())
