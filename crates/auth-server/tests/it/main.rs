@@ -13,6 +13,7 @@ mod disk_full;
 mod frontend;
 mod http_store;
 mod indieauth;
+mod notify;
 mod serve;
 mod soak;
 mod tls;
