@@ -5,7 +5,6 @@
 //! is an error to fix, and a POST must not be replayed elsewhere).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -64,19 +63,8 @@ impl std::fmt::Debug for JsonPoster {
 impl JsonPoster {
     /// A poster with `options` (deadline, response cap, concurrency, extra trusted CAs).
     pub fn new(options: FetchOptions) -> Result<Self, SetupError> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for certificate in &options.extra_root_certificates {
-            roots.add(certificate.clone())?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: crate::transport::tls_connector(&options)?,
             slots: Semaphore::new(options.max_concurrent.max(1)),
             options,
         })

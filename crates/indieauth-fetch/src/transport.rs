@@ -90,19 +90,8 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     pub(crate) fn new(options: &FetchOptions) -> Result<Self, SetupError> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for certificate in &options.extra_root_certificates {
-            roots.add(certificate.clone())?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: tls_connector(options)?,
             slots: Semaphore::new(options.max_concurrent.max(1)),
             max_body_bytes: options.max_body_bytes,
             max_redirects: options.max_redirects,
@@ -220,6 +209,23 @@ async fn read_capped(
         out.extend_from_slice(&data);
     }
     Ok((out, false))
+}
+
+/// The TLS client every outgoing request uses: Mozilla's roots plus the configured extra ones,
+/// the ring provider, HTTP/1.1 only.
+pub(crate) fn tls_connector(options: &FetchOptions) -> Result<TlsConnector, SetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for certificate in &options.extra_root_certificates {
+        roots.add(certificate.clone())?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 /// Resolves and connects to the first reachable address of `host`.

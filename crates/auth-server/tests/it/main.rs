@@ -14,6 +14,7 @@ mod frontend;
 mod http_store;
 mod indieauth;
 mod logs;
+mod notify;
 mod owner;
 mod serve;
 mod soak;
