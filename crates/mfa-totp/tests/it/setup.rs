@@ -250,9 +250,16 @@ async fn enrolling_again_replaces_the_secret() {
     let other = env.add_user("bob", Some("Bob")).await;
     env.enrol(&other, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").await;
     env.enrol(&user, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").await;
-    let shown = env.manager.start_mfa_setup("totp", &user).await.unwrap();
+    // An enrolled user first proves the current secret (issue 14 item 8), then gets a new one.
+    let current = env.manager.start_mfa_setup("totp", &user).await.unwrap();
+    assert_eq!(current.result.step_id(), Some("current_code"));
+    let old_code = mfa_totp::code_at("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", T).unwrap();
+    let shown = configure(&env, &current.flow_id, Some(json!({"code": old_code}))).await;
     let secret = secret_of(&shown);
-    let code = mfa_totp::code_at(&secret, T).unwrap();
+    assert_ne!(secret, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+    // The old secret's code of this step is used up: confirm with the next step's.
+    let code = mfa_totp::code_at(&secret, T + 30).unwrap();
+    env.clock.advance(time::Duration::seconds(30));
     configure(&env, &shown.flow_id, Some(json!({"code": code}))).await;
     assert_eq!(
         stored_users(&env),
