@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 
 pub mod jwt;
+pub mod oidc;
 pub mod password;
 pub mod random;
 
