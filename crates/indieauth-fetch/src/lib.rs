@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod html;
+pub mod json;
 pub mod metadata;
 mod transport;
 
@@ -27,6 +28,8 @@ use std::time::Duration;
 pub use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use url::Url;
+
+pub use json::{JsonAnswer, JsonClient, JsonError};
 
 /// Limits and trust settings of a [`RedirectUriFetcher`].
 #[derive(Clone, Debug)]

@@ -16,6 +16,8 @@ use url::{Host, Url};
 
 use crate::{FetchOptions, SetupError};
 
+pub(crate) mod send;
+
 /// What one fetch produced.
 #[derive(Debug)]
 pub(crate) struct Page {
