@@ -6,12 +6,14 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use auth_testkit::TempConfig;
 use auth_testkit::http::Request;
+use auth_testkit::webdriver::Browser;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
@@ -53,11 +55,16 @@ struct Op {
 impl Op {
     /// Starts the OP on `port` (0: any) with a fresh signing key named `kid`.
     async fn start(port: u16, kid: &str, alg: &str) -> Op {
+        Self::start_for(port, kid, alg, REDIRECT_URI).await
+    }
+
+    /// Like [`Op::start`], with the client's redirect URI.
+    async fn start_for(port: u16, kid: &str, alg: &str, redirect_uri: &str) -> Op {
         ensure_npm_packages();
         let mut child = Command::new("node")
             .arg("op.mjs")
             .arg(port.to_string())
-            .arg(REDIRECT_URI)
+            .arg(redirect_uri)
             .arg(kid)
             .arg(alg)
             .current_dir(op_dir())
@@ -112,6 +119,10 @@ impl Op {
 }
 
 fn config(issuer: &str, extra: &str) -> String {
+    config_for(issuer, REDIRECT_URI, extra)
+}
+
+fn config_for(issuer: &str, redirect_uri: &str, extra: &str) -> String {
     format!(
         "homeassistant:
   auth_providers:
@@ -120,7 +131,7 @@ fn config(issuer: &str, extra: &str) -> String {
       issuer: {issuer}
       client_id: hass
       client_secret: hass-secret
-      redirect_uri: {REDIRECT_URI}
+      redirect_uri: {redirect_uri}
       scopes: [openid, profile, groups]
       groups_claim: groups
       groups:
@@ -374,4 +385,100 @@ async fn an_identity_provider_that_is_down_or_silent_aborts_in_time() {
             "the log names the issuer: {stderr}"
         );
     }
+}
+
+/// A stand-in for a reverse proxy in front of the server: answers every request with a redirect
+/// to the same path and query at the server, once the server's address is known.
+async fn redirector(target: Arc<OnceLock<SocketAddr>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let path = text.split(' ').nth(1).unwrap_or("/").to_owned();
+                let server = target.get().expect("the server runs");
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: http://{server}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+/// The whole sign-in in a real Chromium through our login page: "Continue with Test OP", the
+/// identity provider, back through the callback to the login page, which finishes the flow and
+/// lands on the profile of the new user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn chromium_signs_in_through_our_login_page() {
+    let server_addr = Arc::new(OnceLock::new());
+    let proxy = redirector(server_addr.clone()).await;
+    let redirect_uri = format!("http://{proxy}/auth/oidc/callback");
+    let op = Op::start_for(0, "k1", "RS256", &redirect_uri).await;
+    let dir = TempConfig::from_fixture("ha-2026.2.3");
+    write_config(dir.path(), &config_for(&op.issuer(), &redirect_uri, ""));
+    let server = serve(dir.path(), &["-c", dir.path().to_str().unwrap()])
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    server_addr.set(server.addr).unwrap();
+    assert_eq!(
+        Request::get("/test/next-user?user=alice")
+            .send(op.addr)
+            .await
+            .status,
+        200
+    );
+
+    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target/tmp has a parent")
+        .join("browser-artifacts");
+    let mut b = Browser::start("oidc", &artifacts);
+    b.goto(&format!("http://{}/", server.addr));
+    b.wait_text("#signed-out", "You are not signed in");
+    b.click("#signin");
+    b.wait_url("the login page", |u| u.contains("/auth/authorize?"));
+    b.wait_text("#submit", "Continue with Test OP");
+    b.wait_text("#title", "Sign in with Test OP");
+    b.screenshot("oidc-login-page");
+    // "Keep me logged in" is pre-ticked here; untick it: the choice survives the trip.
+    b.click("#remember");
+    b.click("#submit");
+    // At the identity provider and back: the login page finishes the flow by itself.
+    b.wait_text("#user-name", "Alice Admin");
+    b.wait_url("the landing page", |u| {
+        u == format!("http://{}/", server.addr)
+    });
+    b.wait_text("#user-role", "Administrator");
+    b.wait_text("#user-credentials", "oidc");
+    b.screenshot("oidc-profile");
+    let kept = b.execute(
+        "return JSON.parse(sessionStorage.getItem('hass-auth.session')).refresh_token || null",
+        json!([]),
+    );
+    assert_eq!(
+        kept,
+        Value::Null,
+        "not kept: the box was unticked before leaving"
+    );
+    let bad: Vec<_> = b
+        .console()
+        .into_iter()
+        .filter(|(level, message)| level == "SEVERE" && !message.contains("favicon.ico"))
+        .collect();
+    assert!(bad.is_empty(), "browser console: {bad:?}");
+    b.quit();
+    assert_eq!(server.stop().await, 0);
+    op.stop().await;
 }

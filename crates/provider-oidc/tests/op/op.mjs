@@ -7,7 +7,8 @@
 // (restart with another kid to rotate keys). Users and their groups are in USERS below.
 // Instead of a login page, `GET /test/sign-in?user=<name>&url=<authorization URL>` walks the
 // authorization request as a browser would (cookies, redirects), signs <name> in with consent
-// for everything asked, and answers the final redirect to redirect_uri as text.
+// for everything asked, and answers the final redirect to redirect_uri as text. With a real
+// browser, `GET /test/next-user?user=<name>` says who the next interaction signs in.
 // Prints "listening <port>" when ready.
 import { generateKeyPairSync } from "node:crypto";
 import { createServer } from "node:http";
@@ -75,6 +76,13 @@ provider.use(async (ctx, next) => {
   const location = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
   ctx.status = 303;
   ctx.redirect(location);
+});
+
+// For a real browser: who the next interaction signs in.
+provider.use(async (ctx, next) => {
+  if (ctx.path !== "/test/next-user") return next();
+  nextUser = ctx.query.user;
+  ctx.body = "ok";
 });
 
 // The test's "browser": follows the authorization request's redirects with cookies.
