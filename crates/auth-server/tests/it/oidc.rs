@@ -387,6 +387,34 @@ async fn an_identity_provider_that_is_down_or_silent_aborts_in_time() {
     }
 }
 
+#[tokio::test]
+async fn the_providers_mfa_chain_still_applies_after_the_identity_provider() {
+    let op = Op::start(0, "k1", "RS256").await;
+    let dir = TempConfig::empty();
+    let chain = "      modules:
+        - type: insecure_example
+          users: [{username: alice, pin: \"123456\"}]
+";
+    write_config(dir.path(), &config(&op.issuer(), chain));
+    let server = serve(dir.path(), &["-c", dir.path().to_str().unwrap()])
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    let asked = sign_in(server.addr, &op, "alice").await;
+    assert_eq!(asked["type"], "form", "{asked}");
+    assert_eq!(asked["step_id"], "mfa");
+    let flow_id = asked["flow_id"].as_str().unwrap();
+    let send = |pin: &'static str| {
+        Request::post(&format!("/auth/login_flow/{flow_id}"))
+            .json(&json!({"client_id": CLIENT_ID, "pin": pin}))
+    };
+    let wrong = send("000000").send(server.addr).await.json();
+    assert_eq!(wrong["errors"], json!({"base": "invalid_code"}), "{wrong}");
+    let done = send("123456").send(server.addr).await.json();
+    assert_eq!(done["type"], "create_entry", "{done}");
+    server.stop().await;
+    op.stop().await;
+}
+
 /// A stand-in for a reverse proxy in front of the server: answers every request with a redirect
 /// to the same path and query at the server, once the server's address is known.
 async fn redirector(target: Arc<OnceLock<SocketAddr>>) -> SocketAddr {
