@@ -209,3 +209,6 @@ auth_core::register_provider! {
     config: Config,
     build: build_provider,
 }
+
+#[cfg(test)]
+mod tests;
