@@ -327,6 +327,47 @@ async fn without_create_users_a_stranger_is_refused() {
 }
 
 #[tokio::test]
+async fn without_create_users_an_existing_user_of_the_same_username_is_linked() {
+    let op = Op::start(0, "k1", "RS256").await;
+    // Home Assistant's fixture: "owner" has a homeassistant credential of username "owner".
+    let dir = TempConfig::from_fixture("ha-2026.2.3");
+    write_config(
+        dir.path(),
+        &config(&op.issuer(), "      create_users: false\n"),
+    );
+    let before = users(dir.path());
+    let server = serve(dir.path(), &["-c", dir.path().to_str().unwrap()])
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    for _ in 0..2 {
+        let done = sign_in(server.addr, &op, "owner").await;
+        assert_eq!(done["type"], "create_entry", "{done}");
+        redeem(server.addr, done["result"].as_str().unwrap()).await;
+    }
+    server.stop().await;
+    let after = users(dir.path());
+    assert_eq!(after.len(), before.len(), "no user was created");
+    let owner = after
+        .iter()
+        .find(|u| {
+            u["credentials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["type"] == "oidc")
+        })
+        .expect("an oidc credential was linked");
+    let types: Vec<&Value> = owner["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["type"])
+        .collect();
+    assert_eq!(types, [&json!("homeassistant"), &json!("oidc")], "{owner}");
+    op.stop().await;
+}
+
+#[tokio::test]
 async fn a_key_rotation_at_the_identity_provider_is_followed() {
     let op = Op::start(0, "first-key", "RS256").await;
     let port = op.addr.port();

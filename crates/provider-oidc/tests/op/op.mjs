@@ -25,6 +25,7 @@ const USERS = {
   bob: { name: "Bob", groups: ["family"] },
   carol: { name: "Carol", groups: ["guests"] },
   dave: { name: "Dave", groups: ["strangers"] },
+  owner: { name: "Owner at the IdP", groups: ["admins"] },
 };
 
 const keyPair = alg === "ES256"
