@@ -4,11 +4,9 @@
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
 use url::Url;
 
-use super::{AbortOnDrop, FetchError, Page, Transport, connect, read_capped, server_name};
+use super::{FetchError, Page, Transport, read_capped, target_and_host};
 
 /// A request of [`Transport::send`].
 pub(crate) struct Outgoing<'a> {
@@ -26,21 +24,7 @@ impl Transport {
     /// Sends one request (no redirects followed); the caller bounds the total time.
     pub(crate) async fn send(&self, outgoing: Outgoing<'_>) -> Result<Page, FetchError> {
         let _slot = self.slots.acquire().await.ok();
-        let url = outgoing.url;
-        let host = url
-            .host()
-            .ok_or_else(|| FetchError::NoHost(url.to_string()))?;
-        let port = url.port_or_known_default().unwrap_or(80);
-        let tcp = connect(&host, port).await?;
-        let mut target = url.path().to_owned();
-        if let Some(query) = url.query() {
-            target.push('?');
-            target.push_str(query);
-        }
-        let host_header = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        };
+        let (target, host_header) = target_and_host(outgoing.url);
         let mut request = hyper::Request::builder()
             .method(outgoing.method)
             .uri(target)
@@ -55,20 +39,7 @@ impl Transport {
             request = request.header(name, value);
         }
         let request = request.body(Full::new(Bytes::from(outgoing.body)))?;
-        let (response, _driver) = if url.scheme() == "https" {
-            let name = server_name(&host)?;
-            let tls = self
-                .tls
-                .connect(name, tcp)
-                .await
-                .map_err(|source| FetchError::Tls {
-                    host: host.to_string(),
-                    source,
-                })?;
-            exchange(tls, request).await?
-        } else {
-            exchange(tcp, request).await?
-        };
+        let (response, _driver) = self.send_to(outgoing.url, request).await?;
         let status = response.status().as_u16();
         let (body, truncated) = read_capped(response.into_body(), self.max_body_bytes).await?;
         Ok(Page {
@@ -78,21 +49,4 @@ impl Transport {
             redirected: false,
         })
     }
-}
-
-/// Sends `request` on a fresh HTTP/1.1 connection over `stream`.
-async fn exchange<S>(
-    stream: S,
-    request: hyper::Request<Full<Bytes>>,
-) -> Result<(hyper::Response<hyper::body::Incoming>, AbortOnDrop), FetchError>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    let driver = AbortOnDrop(tokio::spawn(async move {
-        let _ = connection.await;
-    }));
-    let response = sender.send_request(request).await?;
-    Ok((response, driver))
 }
