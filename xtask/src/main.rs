@@ -160,6 +160,7 @@ const AUTH_HOST_PLUGIN_FEATURES: &[&str] = &[
     "provider-insecure-example",
     "provider-trusted-networks",
     "provider-command-line",
+    "provider-oidc",
     "mfa-totp",
     "mfa-notify",
     "mfa-insecure-example",

@@ -47,6 +47,13 @@ const NEEDS: &[Need] = &[
         versioned_dirs: &["/usr/lib/postgresql"],
         packages: &["postgresql"],
     },
+    Need {
+        purpose: "OpenID Connect tests (Node.js and npm run oidc-provider)",
+        env: None,
+        commands: &["npm"],
+        versioned_dirs: &[],
+        packages: &["nodejs", "npm"],
+    },
 ];
 
 /// Installs the Debian packages of every missing program (once, with one `apt-get`), unless

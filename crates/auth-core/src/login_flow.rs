@@ -775,6 +775,10 @@ pub fn credentials_from_flow_data(data: &Value) -> Option<Credentials> {
 
 #[async_trait]
 impl Flow for LoginFlow {
+    fn bind_flow_id(&mut self, flow_id: &str) {
+        self.steps.bind_flow_id(flow_id);
+    }
+
     async fn step(
         &mut self,
         step_id: &str,

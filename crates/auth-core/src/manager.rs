@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use flow_engine::{FlowLimits, FlowManager, FlowResponse};
+use flow_engine::{FlowError, FlowLimits, FlowManager, FlowResponse};
 use indexmap::IndexMap;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
@@ -1581,6 +1581,28 @@ impl AuthManager {
     /// The login flows table (configure, abort, context).
     pub fn login_flows(&self) -> &FlowManager<LoginContext> {
         &self.inner.login_flows
+    }
+
+    /// An identity provider's redirect back to us (`state`, `code`, ... as `params`): runs the
+    /// external step of the login flow named in `state` (see
+    /// [`crate::provider::external_state`]). Only a flow that is showing an external step is
+    /// configured; anything else is [`FlowError::UnknownFlow`].
+    pub async fn external_login_callback(
+        &self,
+        params: Map<String, Value>,
+    ) -> Result<FlowResponse, FlowError> {
+        let flow_id = params
+            .get("state")
+            .and_then(Value::as_str)
+            .and_then(crate::provider::external_state_flow_id)
+            .ok_or(FlowError::UnknownFlow)?
+            .to_owned();
+        let flows = &self.inner.login_flows;
+        match flows.current(&flow_id) {
+            Some(current) if current.result.type_name() == "external" => {}
+            _ => return Err(FlowError::UnknownFlow),
+        }
+        flows.configure(&flow_id, Some(params)).await
     }
 
     /// Credentials carried by a finished login flow's `create_entry` data.

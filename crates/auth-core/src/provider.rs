@@ -100,6 +100,21 @@ pub trait ProviderLoginFlow: Send {
         step_id: &str,
         input: Option<Map<String, Value>>,
     ) -> Result<FlowResult, ProviderError>;
+
+    /// The login flow's id, given once before the first step (see [`external_state`]).
+    fn bind_flow_id(&mut self, _flow_id: &str) {}
+}
+
+/// The `state` of an external login step (an identity provider's redirect back to us): the
+/// flow's id, a `.`, and a random secret, so that the callback finds the flow without a table.
+pub fn external_state(flow_id: &str, secret: &str) -> String {
+    format!("{flow_id}.{secret}")
+}
+
+/// The flow id in an external login step's `state` (see [`external_state`]).
+pub fn external_state_flow_id(state: &str) -> Option<&str> {
+    let (flow_id, secret) = state.split_once('.')?;
+    (!flow_id.is_empty() && !secret.is_empty()).then_some(flow_id)
 }
 
 /// An auth provider. Implementations register themselves with [`crate::register_provider!`].

@@ -49,6 +49,7 @@
 
 pub mod hotp;
 pub mod jwt;
+pub mod oidc;
 pub mod password;
 pub mod random;
 

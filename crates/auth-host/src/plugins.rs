@@ -19,6 +19,8 @@ use provider_homeassistant as _;
 use provider_insecure_example as _;
 #[cfg(feature = "provider-legacy-api-password")]
 use provider_legacy_api_password as _;
+#[cfg(feature = "provider-oidc")]
+use provider_oidc as _;
 #[cfg(feature = "provider-trusted-networks")]
 use provider_trusted_networks as _;
 
@@ -75,6 +77,12 @@ pub const BUILTIN_PLUGINS: &[BuiltinPlugin] = &[
         kind: "command_line",
         role: PluginRole::Provider,
         enabled: cfg!(feature = "provider-command-line"),
+    },
+    BuiltinPlugin {
+        feature: "provider-oidc",
+        kind: "oidc",
+        role: PluginRole::Provider,
+        enabled: cfg!(feature = "provider-oidc"),
     },
     BuiltinPlugin {
         feature: "mfa-totp",

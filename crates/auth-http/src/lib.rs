@@ -19,6 +19,7 @@ pub mod ban_file;
 pub mod bans;
 pub mod body;
 pub mod error;
+pub mod external;
 pub mod frontend;
 pub mod indieauth;
 pub mod net;
@@ -220,6 +221,7 @@ impl AuthHttp {
                 get(views::protected_resource),
             )
             .route("/.well-known/change-password", get(views::change_password))
+            .route(external::CALLBACK_PATH, get(external::callback))
             .merge(page::router(self))
             .route("/api/", get(views::api_root))
             .route("/api/websocket", websocket::route(self));

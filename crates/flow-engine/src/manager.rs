@@ -22,6 +22,10 @@ pub trait Flow: Send + 'static {
         step_id: &str,
         input: Option<Map<String, Value>>,
     ) -> Result<FlowResult, FlowError>;
+
+    /// Tells the flow its id, once, before its first step (e.g. to put it into an external
+    /// step's `state`). Default: ignored.
+    fn bind_flow_id(&mut self, _flow_id: &str) {}
 }
 
 /// Why a flow operation failed.
@@ -265,6 +269,7 @@ impl<C: Clone + Send + Sync + 'static> FlowManager<C> {
             inner: &self.inner,
             flow_id: &flow_id,
         };
+        flow.bind_flow_id(&flow_id);
         // On error the reservation is released by its Drop.
         let result = flow.step("init", None).await?;
         let response = FlowResponse {

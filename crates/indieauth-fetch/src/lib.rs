@@ -18,6 +18,7 @@
 
 pub mod addresses;
 pub mod html;
+pub mod json;
 pub mod metadata;
 mod post;
 mod transport;
@@ -31,6 +32,8 @@ use std::time::Duration;
 pub use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use url::Url;
+
+pub use json::{JsonAnswer, JsonClient, JsonError};
 
 /// Limits and trust settings of a [`RedirectUriFetcher`].
 #[derive(Clone, Debug)]

@@ -17,6 +17,8 @@ use url::{Host, Url};
 use crate::addresses::refusal;
 use crate::{FetchOptions, SetupError};
 
+pub(crate) mod send;
+
 /// What one fetch produced.
 #[derive(Debug)]
 pub(crate) struct Page {
@@ -131,20 +133,7 @@ impl Transport {
     }
 
     async fn request(&self, url: &Url) -> Result<Exchanged, FetchError> {
-        let host = url
-            .host()
-            .ok_or_else(|| FetchError::NoHost(url.to_string()))?;
-        let port = url.port_or_known_default().unwrap_or(80);
-        let tcp = connect(&host, port).await?;
-        let mut target = url.path().to_owned();
-        if let Some(query) = url.query() {
-            target.push('?');
-            target.push_str(query);
-        }
-        let host_header = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        };
+        let (target, host_header) = target_and_host(url);
         let request = hyper::Request::get(target)
             .header(header::HOST, host_header)
             .header(
@@ -154,6 +143,25 @@ impl Transport {
             .header(header::ACCEPT, "text/html, application/json;q=0.9")
             .header(header::ACCEPT_ENCODING, "identity")
             .body(Empty::<Bytes>::new())?;
+        self.send_to(url, request).await
+    }
+
+    /// Connects to `url`'s host (TLS for `https`) and sends `request` on a fresh connection.
+    async fn send_to<B>(
+        &self,
+        url: &Url,
+        request: hyper::Request<B>,
+    ) -> Result<Exchanged, FetchError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let host = url
+            .host()
+            .ok_or_else(|| FetchError::NoHost(url.to_string()))?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let tcp = connect(&host, port).await?;
         if url.scheme() == "https" {
             let name = server_name(&host)?;
             let tls = self
@@ -171,16 +179,30 @@ impl Transport {
     }
 }
 
+/// The request target (path and query) and the `Host` header value of `url`.
+fn target_and_host(url: &Url) -> (String, String) {
+    let mut target = url.path().to_owned();
+    if let Some(query) = url.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    (target, host)
+}
+
 /// A response and the guard of the task driving its connection (aborted when dropped).
 type Exchanged = (hyper::Response<hyper::body::Incoming>, AbortOnDrop);
 
 /// Sends `request` on a fresh HTTP/1.1 connection over `stream`.
-async fn exchange<S>(
-    stream: S,
-    request: hyper::Request<Empty<Bytes>>,
-) -> Result<Exchanged, FetchError>
+async fn exchange<S, B>(stream: S, request: hyper::Request<B>) -> Result<Exchanged, FetchError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

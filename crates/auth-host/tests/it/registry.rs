@@ -36,6 +36,7 @@ fn every_enabled_feature_registered_exactly_once() {
             "provider-command-line",
             cfg!(feature = "provider-command-line"),
         ),
+        ("provider-oidc", cfg!(feature = "provider-oidc")),
         ("mfa-totp", cfg!(feature = "mfa-totp")),
         ("mfa-notify", cfg!(feature = "mfa-notify")),
         (

@@ -10,6 +10,9 @@
   const state = query.get("state");
   const challenge = query.get("code_challenge");
   const challengeMethod = query.get("code_challenge_method");
+  const resume = query.get("resume");
+  // The flow that left for an identity provider (external step), kept for the way back.
+  const EXTERNAL_KEY = "hass-auth-external";
   let flow = null;
   let handler = null;
 
@@ -73,6 +76,37 @@
     else if (newStep) $("title").focus();
   }
 
+  // An external step (single sign-on): a button that sends the browser to the identity provider.
+  function renderExternal(step) {
+    flow = step;
+    const name = (step.description_placeholders || {}).provider_name || "your identity provider";
+    $("title").textContent = "Sign in with " + name;
+    document.title = "Sign in with " + name + " · hass-auth";
+    $("hint").textContent = "You will sign in at " + name + " and then come back here.";
+    $("submit").textContent = "Continue with " + name;
+    $("progress").hidden = true;
+    $("setup").hidden = true;
+    $("providers").hidden = $("providers").children.length < 2;
+    $("fields").replaceChildren();
+    showError("");
+    $("submit").focus();
+  }
+
+  function leaveForExternal(step) {
+    if (!/^https?:/i.test(step.url || "")) { showError("Refusing to go to an unsafe address"); return; }
+    sessionStorage.setItem(EXTERNAL_KEY, JSON.stringify({ search: location.search, flow_id: step.flow_id, remember: $("remember").checked }));
+    $("submit").disabled = true;
+    location.assign(step.url);
+  }
+
+  // Moves a flow on after its external step is done.
+  async function continueFlow(flowId) {
+    let result;
+    try { result = await post("/auth/login_flow/" + flowId, { client_id: clientId }); }
+    catch (_) { showError("Cannot reach the server"); return; }
+    handle(result);
+  }
+
   function finish(code) {
     if (dangerous(redirectUri)) { showError("Refusing to redirect to an unsafe address"); return; }
     let url = redirectUri + (redirectUri.includes("?") ? "&" : "?") + "code=" + encodeURIComponent(code);
@@ -86,6 +120,8 @@
     const data = result.data || {};
     if (result.status !== 200) { showError(data.message || ("Error " + result.status)); return; }
     if (data.type === "form") render(data);
+    else if (data.type === "external") renderExternal(data);
+    else if (data.type === "external_done") continueFlow(data.flow_id);
     else if (data.type === "create_entry") finish(data.result);
     else if (data.type === "abort") { flow = null; start(handler, H.message(data.reason)); }
     else showError(H.message("unknown_error"));
@@ -106,6 +142,7 @@
   $("form").addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!flow || $("submit").disabled) return;
+    if (flow.type === "external") { leaveForExternal(flow); return; }
     const input = Object.assign(H.values($("fields")), { client_id: clientId });
     $("submit").disabled = true;
     let result = null;
@@ -124,7 +161,39 @@
     $("client").hidden = false;
   }
 
+  // Back from the identity provider (/auth/oidc/callback sent us here): reopen the page the
+  // flow started on, with the flow to resume.
+  function backFromExternal() {
+    let saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem(EXTERNAL_KEY) || "null"); } catch (_) { saved = null; }
+    sessionStorage.removeItem(EXTERNAL_KEY);
+    if (saved && /^\?/.test(saved.search) && /^[0-9a-f]{32}$/.test(saved.flow_id)) {
+      const search = new URLSearchParams(saved.search);
+      search.set("resume", saved.flow_id);
+      sessionStorage.setItem(EXTERNAL_KEY + ".remember", String(!!saved.remember));
+      location.replace("/auth/authorize?" + search.toString());
+      return;
+    }
+    $("title").textContent = "Signed in";
+    $("hint").textContent = "You signed in at your identity provider. Go back to the window where you started signing in.";
+    $("submit").hidden = true;
+  }
+
+  // A flow whose external step finished while the page was away.
+  async function resumeFlow() {
+    let result;
+    try { result = await H.fetchJson("GET", "/auth/login_flow/" + encodeURIComponent(resume)); } catch (_) { return false; }
+    if (result.status !== 200 || !result.data || result.data.type !== "external_done") return false;
+    handler = result.data.handler;
+    const remember = sessionStorage.getItem(EXTERNAL_KEY + ".remember");
+    sessionStorage.removeItem(EXTERNAL_KEY + ".remember");
+    if (remember !== null && !$("remember-row").hidden) $("remember").checked = remember === "true";
+    await continueFlow(result.data.flow_id);
+    return true;
+  }
+
   async function boot() {
+    if (query.get("external_done")) { backFromExternal(); return; }
     if (!clientId || !redirectUri) { showError("This page needs client_id and redirect_uri"); $("submit").disabled = true; return; }
     showClient();
     if (dangerous(redirectUri)) { showError("Refusing an unsafe redirect_uri"); $("submit").disabled = true; return; }
@@ -148,6 +217,7 @@
       }
       $("providers").hidden = false;
     }
+    if (resume && await resumeFlow()) return;
     start([providers[0].type, providers[0].id]);
   }
   boot();

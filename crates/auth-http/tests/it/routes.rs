@@ -61,6 +61,7 @@ pub const ROUTES: &[(&str, &[&str], Access)] = &[
         Access::Public,
     ),
     ("/.well-known/change-password", &["GET"], Access::Public),
+    ("/auth/oidc/callback", &["GET"], Access::Public),
     ("/api/", &["GET"], Access::Token),
     ("/api/websocket", &["GET"], Access::WebsocketAuthPhase),
     ("/api/onboarding", &["GET"], Access::Public),

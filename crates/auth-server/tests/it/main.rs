@@ -15,6 +15,7 @@ mod http_store;
 mod indieauth;
 mod logs;
 mod notify;
+mod oidc;
 mod owner;
 mod serve;
 mod soak;

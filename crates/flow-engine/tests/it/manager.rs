@@ -880,3 +880,50 @@ async fn debug_output_does_not_leak_flows() {
     let debug = format!("{manager:?}");
     assert!(debug.contains("flows: 1"), "{debug}");
 }
+
+/// A flow that shows the id it was told in an external step's URL.
+struct BoundFlow {
+    bound: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl flow_engine::Flow for BoundFlow {
+    fn bind_flow_id(&mut self, flow_id: &str) {
+        self.bound = Some(flow_id.to_owned());
+    }
+
+    async fn step(
+        &mut self,
+        _step_id: &str,
+        _input: Option<serde_json::Map<String, Value>>,
+    ) -> Result<FlowResult, FlowError> {
+        let bound = self.bound.clone().unwrap_or_default();
+        Ok(FlowResult::external_step(
+            "external",
+            format!("https://idp.example/?state={bound}"),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_flow_is_told_its_id_before_its_first_step() {
+    let flows: FlowManager<()> = manager(FlowLimits::default());
+    let first = flows
+        .start(ha(), (), Box::new(BoundFlow { bound: None }))
+        .await
+        .unwrap();
+    assert_eq!(first.flow_id, id(1));
+    assert_eq!(
+        first.result,
+        FlowResult::external_step("external", format!("https://idp.example/?state={}", id(1)))
+    );
+    let second = flows
+        .start(ha(), (), Box::new(BoundFlow { bound: None }))
+        .await
+        .unwrap();
+    assert_eq!(second.result.step_id(), Some("external"));
+    assert_eq!(
+        flows.current(&id(2)).unwrap().result,
+        FlowResult::external_step("external", format!("https://idp.example/?state={}", id(2)))
+    );
+}
