@@ -162,6 +162,7 @@ const AUTH_HOST_PLUGIN_FEATURES: &[&str] = &[
     "provider-command-line",
     "mfa-totp",
     "mfa-insecure-example",
+    "mfa-webauthn",
 ];
 
 /// Regenerates `docs/config.schema.json` (the test `schema_is_current` writes it when
