@@ -21,9 +21,15 @@
     return H.fetchJson("POST", url, JSON.stringify(body), { "Content-Type": "text/plain;charset=UTF-8" });
   }
 
+  // A step answered with a passkey: its placeholders carry the WebAuthn request options.
+  function passkeyStep(step) { return !!(step && step.description_placeholders && step.description_placeholders.webauthn_request); }
+
   // Title, hint and button text for each step of a login flow.
   function describe(step) {
     const placeholders = step.description_placeholders || {};
+    if (passkeyStep(step)) {
+      return { title: step.step_id === "mfa" ? "Two-factor authentication" : "Sign in with a passkey", hint: "Use your passkey or security key to confirm that it is you.", button: "Use passkey" };
+    }
     const module = placeholders.mfa_module_name || "your authenticator app";
     switch (step.step_id) {
       case "init":
@@ -63,7 +69,9 @@
     $("providers").hidden = step.step_id !== "init" || $("providers").children.length < 2;
     if (step.step_id === "mfa_setup") H.renderSetupBox($("setup"), placeholders, placeholders.mfa_module_name || "your authenticator app");
     else $("setup").hidden = true;
-    const focus = H.renderFields($("fields"), step.data_schema, "field-", previous, step.errors, "hint error");
+    // The assertion is not typed: the browser makes it when the button is pressed.
+    const schema = passkeyStep(step) ? (step.data_schema || []).filter((spec) => spec.name !== "assertion") : step.data_schema;
+    const focus = H.renderFields($("fields"), schema, "field-", previous, step.errors, "hint error");
     showError(H.errorText(step.errors));
     if (focus) { focus.focus(); if (focus.select) focus.select(); }
     else if (newStep) $("title").focus();
@@ -105,8 +113,14 @@
     const input = Object.assign(H.values($("fields")), { client_id: clientId });
     $("submit").disabled = true;
     let result = null;
-    try { result = await post("/auth/login_flow/" + flow.flow_id, input); }
-    catch (_) { showError("Cannot reach the server"); }
+    try {
+      if (passkeyStep(flow)) {
+        showError("");
+        input.assertion = await H.webauthn.get(flow.description_placeholders.webauthn_request);
+      }
+      result = await post("/auth/login_flow/" + flow.flow_id, input);
+    }
+    catch (error) { showError(error && error.passkey ? error.message : "Cannot reach the server"); }
     finally { $("submit").disabled = false; }
     if (result) handle(result);
   });

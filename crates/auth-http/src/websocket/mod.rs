@@ -16,6 +16,7 @@
 mod auth;
 mod config;
 mod messages;
+mod mfa_credentials;
 mod password;
 mod schema;
 
@@ -422,6 +423,19 @@ const COMMANDS: &[Command] = &[
         &[req("mfa_module_id", Kind::Str)],
         Access::HumanUser,
     ),
+    command(
+        "auth/mfa_credentials",
+        &[req("mfa_module_id", Kind::Str)],
+        Access::HumanUser,
+    ),
+    command(
+        "auth/mfa_credentials/remove",
+        &[
+            req("mfa_module_id", Kind::Str),
+            req("credential_id", Kind::Str),
+        ],
+        Access::HumanUser,
+    ),
     command("config/auth/list", &[], Access::Admin),
     command(
         "config/auth/create",
@@ -563,6 +577,8 @@ async fn run(
         "auth/sign_path" => auth::sign_path(session, msg),
         "auth/setup_mfa" => auth::setup_mfa(session, msg).await,
         "auth/depose_mfa" => auth::depose_mfa(session, msg).await,
+        "auth/mfa_credentials" => mfa_credentials::list(session, msg).await,
+        "auth/mfa_credentials/remove" => mfa_credentials::remove(session, msg).await,
         "config/auth/list" => Ok(config::list(session)),
         "config/auth/create" => config::create(session, msg).await,
         "config/auth/update" => config::update(session, msg).await,
