@@ -128,7 +128,7 @@ impl WebauthnProvider {
         })
     }
 
-    fn module(&self) -> Result<Arc<Inner>, ProviderError> {
+    pub(crate) fn module(&self) -> Result<Arc<Inner>, ProviderError> {
         find_module(&self.storage, &self.module_id).ok_or_else(|| {
             ProviderError::Failed(format!(
                 "webauthn provider: no webauthn MFA module with id '{}' in auth_mfa_modules",
@@ -155,6 +155,8 @@ struct PasswordlessFlow {
     auth: Arc<dyn AuthAccess>,
     /// (user id, username) once the username is known.
     user: Option<(String, String)>,
+    /// Refused assertions so far ([`crate::MAX_RETRY`] end the flow).
+    failures: u32,
 }
 
 impl PasswordlessFlow {
@@ -222,6 +224,10 @@ impl ProviderLoginFlow for PasswordlessFlow {
                     .await
                     .map_err(|e| ProviderError::Failed(e.to_string()))?;
                 if !ok {
+                    self.failures += 1;
+                    if self.failures >= crate::MAX_RETRY {
+                        return Ok(FlowResult::abort("too_many_retry"));
+                    }
                     return self.passkey_form(&user_id, Some("invalid_auth")).await;
                 }
                 let mut data = Map::new();
@@ -262,6 +268,7 @@ impl AuthProvider for WebauthnProvider {
             inner: self.module()?,
             auth,
             user: None,
+            failures: 0,
         }))
     }
 

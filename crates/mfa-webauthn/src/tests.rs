@@ -233,3 +233,49 @@ async fn the_setup_form_carries_creation_options_and_refuses_bad_answers() {
     assert!(!module.is_user_setup("u1").await.unwrap());
     assert!(storage.load(store::STORAGE_KEY).await.unwrap().is_none());
 }
+
+#[test]
+fn the_provider_must_be_passwordless_and_names_a_missing_module() {
+    use crate::provider::{ProviderConfig, WebauthnProvider};
+    let spec = PluginSpec {
+        id: None,
+        name: None,
+        config: json!({}),
+    };
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let off = ProviderConfig {
+        passwordless: false,
+        module: None,
+    };
+    let error = WebauthnProvider::new(&spec, &off, &context(storage.clone())).unwrap_err();
+    assert!(error.0.contains("passwordless must be true"), "{}", error.0);
+    let on = ProviderConfig {
+        passwordless: true,
+        module: Some("keys".to_owned()),
+    };
+    let provider = WebauthnProvider::new(&spec, &on, &context(storage.clone())).unwrap();
+    let error = provider.module().err().expect("no module yet").to_string();
+    assert!(error.contains("'keys'"), "{error}");
+    // A module built later on the same storage is found; one on other storage is not.
+    let _other = module(Arc::new(MemoryStorage::new()));
+    let spec_keys = PluginSpec {
+        id: Some("keys".to_owned()),
+        name: None,
+        config: json!({}),
+    };
+    let config = config(&["http://localhost:8123"]);
+    let elsewhere = WebauthnModule::new(
+        &spec_keys,
+        &config,
+        &context(Arc::new(MemoryStorage::new())),
+    )
+    .unwrap();
+    assert!(provider.module().is_err());
+    let here = WebauthnModule::new(&spec_keys, &config, &context(storage)).unwrap();
+    assert!(provider.module().is_ok());
+    drop((here, elsewhere));
+    assert!(
+        provider.module().is_err(),
+        "a dropped module is not kept alive"
+    );
+}

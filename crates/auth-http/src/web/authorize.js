@@ -72,7 +72,9 @@
     // The assertion is not typed: the browser makes it when the button is pressed.
     const schema = passkeyStep(step) ? (step.data_schema || []).filter((spec) => spec.name !== "assertion") : step.data_schema;
     const focus = H.renderFields($("fields"), schema, "field-", previous, step.errors, "hint error");
-    showError(H.errorText(step.errors));
+    // A refused passkey is not a wrong "code".
+    const refused = passkeyStep(step) && step.errors && /^invalid_(code|auth)$/.test(step.errors.base || "");
+    showError(H.errorText(refused ? { base: "passkey_refused" } : step.errors));
     if (focus) { focus.focus(); if (focus.select) focus.select(); }
     else if (newStep) $("title").focus();
   }

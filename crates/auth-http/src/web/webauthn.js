@@ -10,6 +10,7 @@ window.HassAuth.webauthn = (function () {
     invalid_name: "Give the key a name (at most 64 characters)",
     key_registered: "This key is registered already",
     too_many_keys: "You cannot add more keys; remove one first",
+    passkey_refused: "This passkey was not accepted. Please try again or use another key.",
     passkey_cancelled: "The passkey was not used. Please try again.",
     passkey_unsupported: "This browser cannot use passkeys (it needs a secure connection: https or localhost)",
   });

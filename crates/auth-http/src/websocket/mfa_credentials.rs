@@ -42,6 +42,11 @@ pub(super) async fn remove(session: &Session, msg: &Map<String, Value>) -> Resul
         .manager()
         .mfa_module(module_id)
         .ok_or_else(|| no_module(module_id))?;
+    match module.list_credentials(&user.id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(not_supported(module_id)),
+        Err(error) => return Err(WsError::internal("auth/mfa_credentials/remove", &error)),
+    }
     match module.remove_credential(&user.id, credential_id).await {
         Ok(true) => Ok(json!("done")),
         Ok(false) => Err(WsError::new("not_found", "No such key")),

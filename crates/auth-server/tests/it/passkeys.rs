@@ -266,7 +266,8 @@ async fn passkey_as_second_factor_refuses_unknown_keys_and_counter_regressions()
     site.wait_passkey_step();
     site.any_key(true);
     site.browser.click("#submit");
-    site.browser.wait_text("#error", "Invalid code");
+    site.browser
+        .wait_text("#error", "This passkey was not accepted");
     site.browser.screenshot("unknown-key-refused");
 
     // The registered key with a signature counter below the stored one (a clone) is refused.
@@ -287,8 +288,11 @@ async fn passkey_as_second_factor_refuses_unknown_keys_and_counter_regressions()
             "return document.getElementById('submit').disabled",
             json!([]),
         );
-        (text.as_str().is_some_and(|t| t.contains("Invalid code")) && busy == json!(false))
-            .then_some(())
+        (text
+            .as_str()
+            .is_some_and(|t| t.contains("This passkey was not accepted"))
+            && busy == json!(false))
+        .then_some(())
     });
     assert_eq!(
         site.stored_counter(0),
@@ -385,7 +389,7 @@ async fn passwordless_sign_in_with_several_keys_and_a_removed_key_refused() {
     site.any_key(true);
     site.browser.click("#submit");
     site.browser
-        .wait_text("#error", "Invalid username or password");
+        .wait_text("#error", "This passkey was not accepted");
     site.browser.screenshot("removed-key-refused");
     site.assert_clean_console();
     site.stop().await;
