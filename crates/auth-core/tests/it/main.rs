@@ -6,6 +6,7 @@ mod chain;
 mod codes;
 mod fixtures;
 mod login_flow;
+mod login_placeholders;
 mod permissions;
 mod props;
 mod storage;
