@@ -33,6 +33,18 @@ const CONFIG: &str = "homeassistant:
 
 /// Makes the page's `navigator.credentials.get` ignore `allowCredentials` while
 /// `window.__anyKey` is true.
+/// Every password login must pass a passkey (enrolled during the first one).
+const CHAIN_CONFIG: &str = "homeassistant:
+  auth_providers:
+    - type: homeassistant
+      modules:
+        - type: webauthn
+  auth_mfa_modules:
+    - type: webauthn
+      rp_origins: [http://localhost]
+      allow_any_port: true
+";
+
 const ANY_KEY_SCRIPT: &str = "
   if (!window.__wrapped) {
     const original = navigator.credentials.get.bind(navigator.credentials);
@@ -73,8 +85,12 @@ struct Site {
 
 impl Site {
     async fn start(name: &str) -> Site {
+        Site::start_with(name, CONFIG).await
+    }
+
+    async fn start_with(name: &str, yaml: &str) -> Site {
         let config = TempConfig::from_fixture("ha-2026.2.3");
-        write_config(config.path(), CONFIG);
+        write_config(config.path(), yaml);
         let server = serve(config.path(), &["-c", config.path().to_str().unwrap()])
             .await
             .unwrap_or_else(|o| panic!("server did not start: {}", o.stderr));
@@ -391,6 +407,52 @@ async fn passwordless_sign_in_with_several_keys_and_a_removed_key_refused() {
     site.browser
         .wait_text("#error", "This passkey was not accepted");
     site.browser.screenshot("removed-key-refused");
+    site.assert_clean_console();
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_required_passkey_is_enrolled_during_the_first_login_and_asked_for_afterwards() {
+    let mut site = Site::start_with("passkey-chain", CHAIN_CONFIG).await;
+    site.sign_in_with_password();
+    let b = &site.browser;
+    b.wait_text("#title", "Set up Passkey");
+    b.wait_text("#submit", "Add key");
+    b.wait_text("#progress", "Step 1 of 1");
+    // Only the name is typed; the key is made by the browser.
+    assert_eq!(
+        b.execute(
+            "return document.querySelectorAll('#fields input').length",
+            json!([])
+        ),
+        json!(1)
+    );
+    // No name: refused on the page, before the authenticator is asked.
+    b.click("#submit");
+    b.wait_text("#error", "Give the key a name");
+    assert!(
+        site.browser
+            .authenticator_credentials(&site.authenticator)
+            .is_empty()
+    );
+    site.browser.type_into("#field-name", "Work laptop");
+    site.browser.screenshot("chain-enrol");
+    site.browser.click("#submit");
+    site.wait_profile();
+    let key = site.only_credential();
+    let users = site.stored_keys();
+    let (_, keys) = users.as_object().unwrap().iter().next().unwrap();
+    assert_eq!(keys["credentials"][0]["name"], "Work laptop");
+    assert_eq!(keys["credentials"][0]["id"], key["credentialId"]);
+    site.sign_out();
+
+    // The next login asks for the key (the chain's code step), and nothing else.
+    site.sign_in_with_password();
+    site.wait_passkey_step();
+    site.browser.wait_text("#progress", "Step 1 of 1");
+    site.browser.click("#submit");
+    site.wait_profile();
+    assert!(site.stored_counter(0) >= 1);
     site.assert_clean_console();
     site.stop().await;
 }
