@@ -164,6 +164,7 @@ const AUTH_HOST_PLUGIN_FEATURES: &[&str] = &[
     "mfa-totp",
     "mfa-notify",
     "mfa-insecure-example",
+    "mfa-webauthn",
 ];
 
 /// Regenerates `docs/config.schema.json` (the test `schema_is_current` writes it when

@@ -84,6 +84,32 @@ mod tests {
         );
     }
 
+    /// Crypto crates one MFA plugin may use: (dependency, the only crate allowed to declare it).
+    const PLUGIN_CRYPTO_CRATES: &[(&str, &str)] = &[
+        ("totp-rs", "mfa-totp"),
+        ("webauthn-rs", "mfa-webauthn"),
+        ("openssl", "none"),
+    ];
+
+    #[test]
+    fn plugin_crypto_crates_stay_in_their_plugin() {
+        let mut offenders = Vec::new();
+        for (krate, manifest) in manifests() {
+            for dep in dependency_names(&manifest, &["dependencies", "dev-dependencies"]) {
+                let owner = PLUGIN_CRYPTO_CRATES.iter().find(|(d, _)| *d == dep);
+                if let Some((_, allowed)) = owner
+                    && *allowed != krate
+                {
+                    offenders.push(format!("{krate} depends on {dep}"));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "totp-rs only in mfa-totp, webauthn-rs only in mfa-webauthn: {offenders:?}"
+        );
+    }
+
     #[test]
     fn only_indieauth_fetch_makes_outgoing_requests() {
         let mut offenders = Vec::new();

@@ -56,7 +56,7 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::AuthError;
 pub use events::AuthEvent;
 pub use manager::{AuthManager, AuthManagerBuilder, ManagerLimits, NewRefreshToken, UserUpdate};
-pub use mfa::{ChainEntry, MfaError, MfaModule, MfaSubject};
+pub use mfa::{ChainEntry, MfaCredential, MfaError, MfaModule, MfaSubject};
 pub use mfa_lockout::MfaLockoutPolicy;
 pub use models::{Credentials, Group, RefreshToken, TokenType, User, UserMeta};
 pub use permissions::{Permissions, Policy, PolicyKey};

@@ -302,7 +302,7 @@ impl LoginFlow {
                 return Ok(FlowResult::abort("unknown_error"));
             }
             state.step = ChainStep::Code;
-            let result = chain_code_form(&state, None);
+            let result = chain_code_form_for(&state, None).await;
             self.stage = Stage::Chain(Box::new(state));
             return Ok(result);
         }
@@ -393,7 +393,7 @@ impl LoginFlow {
         input: Option<Map<String, Value>>,
     ) -> Result<FlowResult, FlowError> {
         let Some(input) = input else {
-            let result = chain_code_form(&state, None);
+            let result = chain_code_form_for(&state, None).await;
             self.stage = Stage::Chain(Box::new(state));
             return Ok(result);
         };
@@ -443,7 +443,7 @@ impl LoginFlow {
             return Ok(FlowResult::abort("too_many_retry"));
         }
         self.record(state.subject.user_id.as_deref(), SignInResult::InvalidCode);
-        let result = chain_code_form(&state, Some("invalid_code"));
+        let result = chain_code_form_for(&state, Some("invalid_code")).await;
         self.stage = Stage::Chain(Box::new(state));
         Ok(result)
     }
@@ -544,11 +544,19 @@ impl LoginFlow {
         if error.is_none() && module.begin_login(user_id).await.is_err() {
             return Ok(FlowResult::abort("unknown_error"));
         }
+        let mut placeholders = module_placeholders(module.as_ref());
+        match module.login_placeholders(user_id).await {
+            Ok(extra) => placeholders.extend(extra),
+            Err(error) => {
+                tracing::error!(module = module.id(), %error, "cannot start the MFA step");
+                return Ok(FlowResult::abort("unknown_error"));
+            }
+        }
         Ok(form(
             STEP_MFA,
             module.input_schema(),
             base_error(error),
-            Some(module_placeholders(module.as_ref())),
+            Some(placeholders),
         ))
     }
 
@@ -704,6 +712,43 @@ fn chain_code_form(state: &ChainState, error: Option<&str>) -> FlowResult {
         base_error(error),
         Some(chain_placeholders(state)),
     )
+}
+
+/// [`chain_code_form`] with the module's [`MfaModule::login_placeholders`] for the subject's user.
+/// (Takes owned parts: a `&ChainState` held across an await would make the flow not `Send`.)
+fn chain_code_form_for(
+    state: &ChainState,
+    error: Option<&str>,
+) -> impl Future<Output = FlowResult> + Send + 'static {
+    let result = chain_code_form(state, error);
+    let module = state.entries.get(state.index).map(|e| e.module.clone());
+    with_login_placeholders(result, module, state.subject.user_id.clone())
+}
+
+async fn with_login_placeholders(
+    mut result: FlowResult,
+    module: Option<Arc<dyn MfaModule>>,
+    user_id: Option<String>,
+) -> FlowResult {
+    let (Some(module), Some(user_id)) = (module, user_id) else {
+        return result;
+    };
+    match module.login_placeholders(&user_id).await {
+        Ok(extra) => {
+            if let FlowResult::Form {
+                description_placeholders: Some(placeholders),
+                ..
+            } = &mut result
+            {
+                placeholders.extend(extra);
+            }
+            result
+        }
+        Err(error) => {
+            tracing::error!(module = module.id(), %error, "cannot start the MFA step");
+            FlowResult::abort("unknown_error")
+        }
+    }
 }
 
 fn form(

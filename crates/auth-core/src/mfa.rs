@@ -40,6 +40,19 @@ pub struct MfaSubject {
     pub username: Option<String>,
 }
 
+/// One named key of a user in a module that keeps several (see [`MfaModule::list_credentials`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MfaCredential {
+    /// The key's id (unique within the user).
+    pub id: String,
+    /// The name the user gave it.
+    pub name: String,
+    /// When it was added (ISO 8601).
+    pub created_at: String,
+    /// When it last passed a login (ISO 8601), if ever.
+    pub last_used_at: Option<String>,
+}
+
 /// An MFA module. Implementations register themselves with [`crate::register_mfa_module!`].
 #[async_trait]
 pub trait MfaModule: Send + Sync + 'static {
@@ -105,6 +118,27 @@ pub trait MfaModule: Send + Sync + 'static {
             Some(user_id) => self.begin_login(user_id).await,
             None => Ok(()),
         }
+    }
+    /// Extra placeholders for the login `mfa` form of `user_id`, asked for every time the form
+    /// is shown (e.g. a fresh WebAuthn challenge). Default: none.
+    async fn login_placeholders(&self, _user_id: &str) -> Result<Map<String, Value>, MfaError> {
+        Ok(Map::new())
+    }
+    /// The named keys `user_id` registered, for modules that keep several per user; `None` for
+    /// modules that do not (the default).
+    async fn list_credentials(
+        &self,
+        _user_id: &str,
+    ) -> Result<Option<Vec<MfaCredential>>, MfaError> {
+        Ok(None)
+    }
+    /// Removes one of `user_id`'s keys; `Ok(false)` when there is no such key (the default).
+    async fn remove_credential(
+        &self,
+        _user_id: &str,
+        _credential_id: &str,
+    ) -> Result<bool, MfaError> {
+        Ok(false)
     }
     /// The `.storage` key this module keeps its data in, if any. Two configured modules may not
     /// share one: each would overwrite the other's enrolments.

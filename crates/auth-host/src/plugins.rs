@@ -11,6 +11,8 @@ use mfa_insecure_example as _;
 use mfa_notify as _;
 #[cfg(feature = "mfa-totp")]
 use mfa_totp as _;
+#[cfg(feature = "mfa-webauthn")]
+use mfa_webauthn as _;
 #[cfg(feature = "provider-command-line")]
 use provider_command_line as _;
 #[cfg(feature = "provider-homeassistant")]
@@ -101,5 +103,18 @@ pub const BUILTIN_PLUGINS: &[BuiltinPlugin] = &[
         kind: "insecure_example",
         role: PluginRole::MfaModule,
         enabled: cfg!(feature = "mfa-insecure-example"),
+    },
+    // One crate, two plugins: the module keeps the keys, the provider signs in with them.
+    BuiltinPlugin {
+        feature: "mfa-webauthn",
+        kind: "webauthn",
+        role: PluginRole::MfaModule,
+        enabled: cfg!(feature = "mfa-webauthn"),
+    },
+    BuiltinPlugin {
+        feature: "mfa-webauthn",
+        kind: "webauthn",
+        role: PluginRole::Provider,
+        enabled: cfg!(feature = "mfa-webauthn"),
     },
 ];

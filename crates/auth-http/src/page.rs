@@ -37,7 +37,7 @@ pub const APP_HTML: &str = include_str!("web/app.html");
 pub const ONBOARDING_HTML: &str = include_str!("web/onboarding.html");
 
 /// Files under `/auth/static/`: (name, content type, body).
-pub const STATIC_FILES: [(&str, &str, &str); 5] = [
+pub const STATIC_FILES: [(&str, &str, &str); 6] = [
     (
         "hass-auth.css",
         "text/css; charset=utf-8",
@@ -62,6 +62,11 @@ pub const STATIC_FILES: [(&str, &str, &str); 5] = [
         "onboarding.js",
         "text/javascript; charset=utf-8",
         include_str!("web/onboarding.js"),
+    ),
+    (
+        "webauthn.js",
+        "text/javascript; charset=utf-8",
+        include_str!("web/webauthn.js"),
     ),
 ];
 

@@ -441,6 +441,46 @@ impl Browser {
         .collect()
     }
 
+    /// Adds a W3C virtual authenticator (CTAP2, internal, with resident keys and user
+    /// verification that always succeeds); returns its id.
+    pub fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        self.session_call("POST", "/webauthn/authenticator", Some(options))
+            .as_str()
+            .expect("an authenticator id")
+            .to_owned()
+    }
+
+    /// The credentials a virtual authenticator holds (`credentialId`, `isResidentCredential`,
+    /// `rpId`, `privateKey`, `userHandle`, `signCount`; binary values base64url).
+    pub fn authenticator_credentials(&self, authenticator: &str) -> Vec<Value> {
+        let path = format!("/webauthn/authenticator/{authenticator}/credentials");
+        self.session_call("GET", &path, None)
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Puts `credential` (the shape [`Browser::authenticator_credentials`] returns) into a
+    /// virtual authenticator.
+    pub fn add_authenticator_credential(&self, authenticator: &str, credential: &Value) {
+        let path = format!("/webauthn/authenticator/{authenticator}/credential");
+        self.session_call("POST", &path, Some(credential.clone()));
+    }
+
+    /// Empties a virtual authenticator.
+    pub fn remove_authenticator_credentials(&self, authenticator: &str) {
+        let path = format!("/webauthn/authenticator/{authenticator}/credentials");
+        self.session_call("DELETE", &path, None);
+    }
+
     /// Saves a screenshot as `<artifacts>/<name>-<n>-<step>.png` and returns its path.
     pub fn screenshot(&mut self, step: &str) -> PathBuf {
         self.shots += 1;

@@ -7,6 +7,7 @@ mod codes;
 mod fixtures;
 mod history;
 mod login_flow;
+mod login_placeholders;
 mod permissions;
 mod props;
 mod recovery;

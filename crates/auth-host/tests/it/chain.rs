@@ -503,7 +503,7 @@ fn chain_errors_have_precise_messages() {
         - type: totp
         - type: sms
 ",
-            "configuration.yaml:7:11: homeassistant.auth_providers[0].modules[1].type: unknown mfa module type 'sms'; this build supports: insecure_example, notify, totp",
+            "configuration.yaml:7:11: homeassistant.auth_providers[0].modules[1].type: unknown mfa module type 'sms'; this build supports: insecure_example, notify, totp, webauthn",
         ),
         (
             "homeassistant:

@@ -43,6 +43,9 @@ fn every_enabled_feature_registered_exactly_once() {
             "mfa-insecure-example",
             cfg!(feature = "mfa-insecure-example"),
         ),
+        // The module and the provider of mfa-webauthn.
+        ("mfa-webauthn", cfg!(feature = "mfa-webauthn")),
+        ("mfa-webauthn", cfg!(feature = "mfa-webauthn")),
     ];
     assert_eq!(BUILTIN_PLUGINS.len(), features.len());
     for (plugin, (feature, enabled)) in BUILTIN_PLUGINS.iter().zip(features) {

@@ -227,8 +227,35 @@
         "data-module": module.id,
       });
       button.addEventListener("click", () => guarded(() => module.enabled ? disable(module) : enable(module)));
-      return H.el("li", {}, H.el("span", {}, H.el("strong", { textContent: module.name }), " ", badge), button);
+      const item = H.el("li", { "data-module": module.id }, H.el("span", {}, H.el("strong", { textContent: module.name }), " ", badge), button);
+      if (module.enabled) guarded(() => loadKeys(module, item));
+      return item;
     }));
+  }
+
+  // Modules that keep several named keys (passkeys) list them, each with a Remove button, and
+  // offer to add one more.
+  async function loadKeys(module, item) {
+    let keys;
+    try { keys = (await command({ type: "auth/mfa_credentials", mfa_module_id: module.id })).credentials; }
+    catch (error) { if (error.code === "not_supported") return; throw error; }
+    const rows = keys.map((key) => {
+      const remove = H.el("button", { type: "button", className: "secondary", textContent: "Remove", "aria-label": "Remove key " + key.name, "data-key": key.id });
+      remove.addEventListener("click", () => guarded(() => removeKey(module, key)));
+      const used = key.last_used_at ? "last used " + when(key.last_used_at) : "never used";
+      return H.el("li", { "data-key": key.id }, H.el("span", {}, H.el("strong", { textContent: key.name }), " ",
+        H.el("small", { textContent: "added " + when(key.created_at) + ", " + used })), remove);
+    });
+    const add = H.el("button", { type: "button", textContent: "Add a key", "aria-label": "Add a key to " + module.name, "data-add-key": module.id });
+    add.addEventListener("click", () => guarded(() => enable(module)));
+    item.after(H.el("li", { className: "keys" }, H.el("ul", { className: "modules", "aria-label": module.name + " keys" }, ...rows), add));
+  }
+
+  async function removeKey(module, key) {
+    status("");
+    await command({ type: "auth/mfa_credentials/remove", mfa_module_id: module.id, credential_id: key.id });
+    await loadUser();
+    status("Removed key " + key.name + ".");
   }
 
   let setup = null; // {module, flow}
@@ -260,10 +287,16 @@
     $("mfa-setup").hidden = false;
     $("mfa-setup-title").textContent = "Set up " + module.name;
     const box = H.renderSetupBox($("mfa-setup-box"), placeholders, module.name);
-    $("mfa-hint").textContent = box
-      ? "Scan the QR code with your authenticator app (or enter the key), then enter the code it shows."
-      : "Fill in the form to enable " + module.name + ".";
-    const focus = H.renderFields($("mfa-fields"), step.data_schema, "mfa-field-", previous, step.errors, "mfa-hint mfa-error");
+    const passkey = !!placeholders.webauthn_create;
+    $("mfa-hint").textContent = passkey
+      ? "Name the key (for example the device it is on), press Add key and follow your browser."
+      : box
+        ? "Scan the QR code with your authenticator app (or enter the key), then enter the code it shows."
+        : "Fill in the form to enable " + module.name + ".";
+    $("mfa-submit").textContent = passkey ? "Add key" : "Enable";
+    // The new credential is not typed: the browser makes it when the form is sent.
+    const schema = passkey ? (step.data_schema || []).filter((spec) => spec.name !== "credential") : step.data_schema;
+    const focus = H.renderFields($("mfa-fields"), schema, "mfa-field-", previous, step.errors, "mfa-hint mfa-error");
     $("mfa-error").textContent = H.errorText(step.errors);
     if (first) $("mfa-setup-title").focus();
     else if (focus) { focus.focus(); if (focus.select) focus.select(); }
@@ -285,7 +318,11 @@
     guarded(async () => {
       try {
         // The server does not answer input that fails the form's schema: give up after 10 s.
-        const step = await command({ type: "auth/setup_mfa", flow_id: current.flow.flow_id, user_input: H.values($("mfa-fields")) }, 10000);
+        const input = H.values($("mfa-fields"));
+        const create = (current.flow.description_placeholders || {}).webauthn_create;
+        if (create && !String(input.name || "").trim()) { $("mfa-error").textContent = H.message("invalid_name"); $("mfa-field-name").focus(); return; }
+        if (create) input.credential = await H.webauthn.create(create);
+        const step = await command({ type: "auth/setup_mfa", flow_id: current.flow.flow_id, user_input: input }, 10000);
         await showSetupStep(current.module, step);
       } finally { $("mfa-submit").disabled = false; }
     });

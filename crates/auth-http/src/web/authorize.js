@@ -24,9 +24,22 @@
     return H.fetchJson("POST", url, JSON.stringify(body), { "Content-Type": "text/plain;charset=UTF-8" });
   }
 
+  // A step answered with a passkey: its placeholders carry the WebAuthn request options.
+  function passkeyStep(step) { return !!(step && step.description_placeholders && step.description_placeholders.webauthn_request); }
+
+  // A required chain's passkey enrolment: its placeholders carry the WebAuthn creation options.
+  function createStep(step) { return !!(step && step.description_placeholders && step.description_placeholders.webauthn_create); }
+
   // Title, hint and button text for each step of a login flow.
   function describe(step) {
     const placeholders = step.description_placeholders || {};
+    if (createStep(step)) {
+      const name = placeholders.mfa_module_name || "a passkey";
+      return { title: "Set up " + name, hint: "This account needs " + name + ". Name the key (for example the device it is on), then press Add key and follow your browser.", button: "Add key" };
+    }
+    if (passkeyStep(step)) {
+      return { title: step.step_id === "mfa" ? "Two-factor authentication" : "Sign in with a passkey", hint: "Use your passkey or security key to confirm that it is you.", button: "Use passkey" };
+    }
     const module = placeholders.mfa_module_name || "your authenticator app";
     switch (step.step_id) {
       case "init":
@@ -66,8 +79,13 @@
     $("providers").hidden = step.step_id !== "init" || $("providers").children.length < 2;
     if (step.step_id === "mfa_setup") H.renderSetupBox($("setup"), placeholders, placeholders.mfa_module_name || "your authenticator app");
     else $("setup").hidden = true;
-    const focus = H.renderFields($("fields"), step.data_schema, "field-", previous, step.errors, "hint error");
-    let errorText = H.errorText(step.errors);
+    // The assertion is not typed: the browser makes it when the button is pressed.
+    const browserMade = passkeyStep(step) ? "assertion" : createStep(step) ? "credential" : null;
+    const schema = browserMade ? (step.data_schema || []).filter((spec) => spec.name !== browserMade) : step.data_schema;
+    const focus = H.renderFields($("fields"), schema, "field-", previous, step.errors, "hint error");
+    // A refused passkey is not a wrong "code".
+    const refused = passkeyStep(step) && step.errors && /^invalid_(code|auth)$/.test(step.errors.base || "");
+    let errorText = H.errorText(refused ? { base: "passkey_refused" } : step.errors);
     if (step.errors && step.errors.base === "mfa_locked" && placeholders.mfa_locked_minutes) {
       errorText += " (in about " + placeholders.mfa_locked_minutes + " min)";
     }
@@ -146,8 +164,18 @@
     const input = Object.assign(H.values($("fields")), { client_id: clientId });
     $("submit").disabled = true;
     let result = null;
-    try { result = await post("/auth/login_flow/" + flow.flow_id, input); }
-    catch (_) { showError("Cannot reach the server"); }
+    try {
+      if (passkeyStep(flow)) {
+        showError("");
+        input.assertion = await H.webauthn.get(flow.description_placeholders.webauthn_request);
+      } else if (createStep(flow)) {
+        showError("");
+        if (!String(input.name || "").trim()) { showError(H.message("invalid_name")); return; }
+        input.credential = await H.webauthn.create(flow.description_placeholders.webauthn_create);
+      }
+      result = await post("/auth/login_flow/" + flow.flow_id, input);
+    }
+    catch (error) { showError(error && error.passkey ? error.message : "Cannot reach the server"); }
     finally { $("submit").disabled = false; }
     if (result) handle(result);
   });

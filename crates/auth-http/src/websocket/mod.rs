@@ -17,6 +17,7 @@
 mod auth;
 mod config;
 mod messages;
+mod mfa_credentials;
 mod password;
 mod recovery;
 mod schema;
@@ -440,6 +441,19 @@ const COMMANDS: &[Command] = &[
         ],
         Access::Admin,
     ),
+    command(
+        "auth/mfa_credentials",
+        &[req("mfa_module_id", Kind::Str)],
+        Access::HumanUser,
+    ),
+    command(
+        "auth/mfa_credentials/remove",
+        &[
+            req("mfa_module_id", Kind::Str),
+            req("credential_id", Kind::Str),
+        ],
+        Access::HumanUser,
+    ),
     command("config/auth/list", &[], Access::Admin),
     command(
         "config/auth/create",
@@ -585,6 +599,8 @@ async fn run(
         "auth/sign_in_history" => Ok(recovery::sign_in_history(session)),
         "auth/recovery_codes/generate" => recovery::generate(session).await,
         "config/auth/reset_mfa" => recovery::reset_mfa(session, msg).await,
+        "auth/mfa_credentials" => mfa_credentials::list(session, msg).await,
+        "auth/mfa_credentials/remove" => mfa_credentials::remove(session, msg).await,
         "config/auth/list" => Ok(config::list(session)),
         "config/auth/create" => config::create(session, msg).await,
         "config/auth/update" => config::update(session, msg).await,

@@ -17,6 +17,7 @@ mod logs;
 mod notify;
 mod oidc;
 mod owner;
+mod passkeys;
 mod serve;
 mod soak;
 mod tls;

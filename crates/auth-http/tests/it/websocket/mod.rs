@@ -4,6 +4,7 @@ mod auth_phase;
 mod envelope;
 mod ha_fixture;
 mod mfa;
+mod mfa_credentials;
 mod password;
 mod recovery;
 mod tokens;
