@@ -5,6 +5,7 @@ mod support;
 mod chain;
 mod codes;
 mod fixtures;
+mod journal;
 mod login_flow;
 mod permissions;
 mod props;

@@ -1,6 +1,8 @@
 //! Crash safety: `kill -9` in the middle of a storm of user creations, token creations, password
 //! changes and revocations, at seeded random moments; after each restart every acknowledged
-//! change is there and every store file parses.
+//! change is there and every store file parses. Every other kill also tears the last record of
+//! the auth journal (as a power cut mid-write would): the restart drops it and loses nothing
+//! acknowledged. After the final clean stop no journal is left.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -171,7 +173,7 @@ async fn long_lived_worker(addr: SocketAddr, token: String, round: u64, acked: S
 fn every_store_file_parses(storage: &Path) {
     for entry in std::fs::read_dir(storage).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        if name.starts_with('.') {
+        if name.starts_with('.') || name.starts_with("auth.journal.") {
             continue;
         }
         let key = name.strip_suffix(".bak").unwrap_or(&name);
@@ -183,6 +185,38 @@ fn every_store_file_parses(storage: &Path) {
             "{name} does not parse after a kill: {parsed:?}"
         );
     }
+}
+
+/// The auth journal's segments, oldest first.
+fn journal_segments(storage: &Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(storage)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            let n = name.strip_prefix("auth.journal.")?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Appends half a record to the newest journal segment: a write torn by a power cut (never
+/// acknowledged). Returns whether there was a segment to tear.
+fn tear_journal_tail(storage: &Path, rng: &mut Seeded) -> bool {
+    use std::io::Write;
+    let Some(last) = journal_segments(storage).pop() else {
+        return false;
+    };
+    let record = format!(
+        "{:016x} {{\"put\":[{{\"id\":\"torn{}\",\"user_id\":",
+        rng.next(),
+        rng.next()
+    );
+    let mut file = std::fs::OpenOptions::new().append(true).open(last).unwrap();
+    file.write_all(record.as_bytes()).unwrap();
+    true
 }
 
 /// Checks what `acked` says against the restarted server.
@@ -308,6 +342,7 @@ async fn acknowledged_changes_survive_kill_9_at_random_points() {
             worker.await.unwrap();
         }
         every_store_file_parses(&config.storage_dir());
+        let torn = round % 2 == 1 && tear_journal_tail(&config.storage_dir(), &mut rng);
         let restarted = serve(config.path(), &["-c", &dir])
             .await
             .unwrap_or_else(|o| panic!("round {round}: restart refused: {}", o.stderr));
@@ -326,7 +361,7 @@ async fn acknowledged_changes_survive_kill_9_at_random_points() {
             "round {round}: the restart removes temp files of interrupted writes: {leftovers:?}"
         );
         eprintln!(
-            "round {round}: killed after {kill_after:?}: {} users, {} logins, {} refresh tokens ({} revoked), {} long-lived tokens acknowledged",
+            "round {round}: killed after {kill_after:?} (journal tail torn: {torn}): {} users, {} logins, {} refresh tokens ({} revoked), {} long-lived tokens acknowledged",
             acked.users.len(),
             acked.logins.values().filter(|l| l.acked.is_some()).count(),
             acked.refresh_tokens.len(),
@@ -348,6 +383,11 @@ async fn acknowledged_changes_survive_kill_9_at_random_points() {
     final_check.logins.retain(|name, _| name.ends_with("n0"));
     verify(server.addr, &owner_token, &final_check).await;
     assert_eq!(server.stop().await, 0);
+    assert_eq!(
+        journal_segments(&config.storage_dir()),
+        Vec::<std::path::PathBuf>::new(),
+        "a clean stop folds the journal into .storage/auth"
+    );
     let _: Value =
         serde_json::from_slice(&std::fs::read(config.storage_dir().join("auth")).unwrap()).unwrap();
 }
