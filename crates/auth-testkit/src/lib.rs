@@ -6,6 +6,7 @@
 pub mod conformance;
 pub mod fakes;
 pub mod http;
+pub mod postgres;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
