@@ -11,5 +11,6 @@ mod crash;
 mod disk_full;
 mod frontend;
 mod indieauth;
+mod postgres;
 mod serve;
 mod soak;

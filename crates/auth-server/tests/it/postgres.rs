@@ -1,0 +1,82 @@
+//! `hass-auth serve --database-url`: the stores live in PostgreSQL (a throwaway cluster), nothing
+//! in `.storage`, and a restarted server (even after `kill -9`) has every acknowledged change.
+
+use auth_testkit::TempConfig;
+use auth_testkit::http::Request;
+use auth_testkit::postgres::PgCluster;
+use serde_json::json;
+
+use crate::client;
+use crate::support::{BASIC_CONFIG, serve, write_config};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_url_keeps_every_store_in_postgres() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("serve");
+    let config = TempConfig::empty();
+    write_config(config.path(), BASIC_CONFIG);
+    let dir = config.path().to_str().unwrap().to_owned();
+    let args = ["-c", dir.as_str(), "--database-url", url.as_str()];
+    let server = serve(config.path(), &args)
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    let owner = client::onboard(server.addr, "owner", "owner-pw").await;
+    let owner_refresh = owner["refresh_token"].as_str().unwrap().to_owned();
+    let demo = client::login(
+        server.addr,
+        json!(["insecure_example", null]),
+        "demo",
+        "demo",
+    )
+    .await
+    .unwrap();
+    let revoked = client::login(
+        server.addr,
+        json!(["insecure_example", null]),
+        "demo",
+        "demo",
+    )
+    .await
+    .unwrap();
+    let revoked = revoked["refresh_token"].as_str().unwrap().to_owned();
+    client::revoke(server.addr, &revoked).await.unwrap();
+    // Killed, not stopped: what was acknowledged is committed rows, not a pending flush.
+    server.kill().await;
+    let files: Vec<String> = std::fs::read_dir(config.storage_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != ".hass-auth.lock")
+        .collect();
+    assert!(files.is_empty(), "nothing is kept in .storage: {files:?}");
+
+    let server = serve(config.path(), &args)
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    for refresh in [&owner_refresh, demo["refresh_token"].as_str().unwrap()] {
+        assert_eq!(
+            client::refresh(server.addr, refresh).await.unwrap().status,
+            200
+        );
+    }
+    assert_eq!(
+        client::refresh(server.addr, &revoked).await.unwrap().status,
+        400
+    );
+    // The owner's password (provider_passwords) came back, and onboarding stays closed
+    // (onboarding_steps): nobody else can make themselves owner.
+    client::login(
+        server.addr,
+        json!(["homeassistant", null]),
+        "owner",
+        "owner-pw",
+    )
+    .await
+    .unwrap();
+    let again = Request::post("/api/onboarding/users")
+        .json(&json!({"client_id": client::CLIENT_ID, "name": "Intruder",
+            "username": "intruder", "password": "pw", "language": "en"}))
+        .send(server.addr)
+        .await;
+    assert_ne!(again.status, 200, "{}", again.text());
+    assert_eq!(server.stop().await, 0);
+}
