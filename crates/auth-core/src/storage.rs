@@ -228,6 +228,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
         let _ = key;
         None
     }
+    /// Keys that another process changed, for backends several processes share (a database):
+    /// a store reloads such a key. `None` for a backend one process owns (the file store).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 }
 
 /// Checks a loaded document's major version against the one this build reads.

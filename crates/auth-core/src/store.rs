@@ -774,8 +774,62 @@ impl AuthStore {
             self.needs_compaction.store(true, Ordering::Relaxed);
             self.bump();
         }
+        if let Some(changes) = self.storage.changes() {
+            self.spawn_reloader(changes);
+        }
         self.schedule_save(INITIAL_LOAD_SAVE_DELAY);
         Ok(())
+    }
+
+    /// Reloads the data whenever another process changed it (a shared database).
+    fn spawn_reloader(self: &Arc<Self>, mut changes: tokio::sync::broadcast::Receiver<String>) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        handle.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match changes.recv().await {
+                    Ok(key) if key != STORAGE_KEY => continue,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+                // Several notifications in a row need one reload.
+                while changes.try_recv().is_ok() {}
+                let Some(store) = weak.upgrade() else { return };
+                if let Err(error) = store.reload().await {
+                    tracing::error!(%error, "reloading the auth store after another process changed it failed");
+                }
+            }
+        });
+    }
+
+    /// Reads the stored data again (another process changed it). Changes of this process not
+    /// yet saved are saved first, so that none is lost.
+    pub async fn reload(self: &Arc<Self>) -> Result<(), StorageError> {
+        loop {
+            let saved = self.writer.lock().await;
+            let location = self.storage.location(STORAGE_KEY);
+            let mut data = match self.storage.load(STORAGE_KEY).await? {
+                None => AuthData::empty(),
+                Some(doc) => {
+                    check_version(self.storage.as_ref(), &doc, STORAGE_VERSION)?;
+                    AuthData::from_json(&location, &doc.data)?
+                }
+            };
+            data.take_changed_tokens();
+            {
+                let mut state = self.state.write();
+                if *self.generation.lock() == *saved {
+                    *self.last_rest.lock() = data.rest_json();
+                    *state = Some(data);
+                    return Ok(());
+                }
+            }
+            drop(saved);
+            self.save_now().await?;
+        }
     }
 
     /// Runs `f` with read access to the loaded data.

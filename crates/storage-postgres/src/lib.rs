@@ -35,6 +35,12 @@ pub struct PgStorage {
 
 struct Inner {
     client: Mutex<Client>,
+    /// The connection that LISTENs for other processes' changes (kept open).
+    _listener: Client,
+    /// Keys other processes changed.
+    changes: tokio::sync::broadcast::Sender<String>,
+    /// Tags this process's notifications, so that it ignores its own.
+    instance: String,
     /// Shown in messages instead of the URL (which may hold a password).
     location: String,
 }
@@ -66,9 +72,21 @@ impl PgStorage {
             }
         });
         migrations::apply(&mut client, &location).await?;
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        let (changes, _) = tokio::sync::broadcast::channel(64);
+        let listener = listen(url, &location, &instance, changes.clone()).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client: Mutex::new(client),
+                _listener: listener,
+                changes,
+                instance,
                 location,
             }),
         })
@@ -97,6 +115,69 @@ impl PgStorage {
             source: std::io::Error::other(e.to_string()),
         }
     }
+}
+
+/// Name of the notification channel: payload `<instance> <store key>`.
+const CHANNEL: &str = "hass_auth";
+
+/// A second connection that LISTENs on [`CHANNEL`] and forwards other instances' keys.
+async fn listen(
+    url: &str,
+    location: &str,
+    instance: &str,
+    changes: tokio::sync::broadcast::Sender<String>,
+) -> Result<Client, StorageError> {
+    use futures_util::StreamExt;
+    let (client, mut connection) =
+        tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|e| StorageError::Read {
+                location: location.to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+    let me = instance.to_owned();
+    let name = location.to_owned();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                    if let Some((from, key)) = n.payload().split_once(' ')
+                        && from != me
+                    {
+                        let _ = changes.send(key.to_owned());
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(database = %name, %error, "the change listener's connection ended; other instances' changes are no longer seen");
+                    return;
+                }
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .await
+        .map_err(|e| StorageError::Read {
+            location: location.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    Ok(client)
+}
+
+/// Tells the other instances (at commit) that store `key` changed.
+async fn notify(
+    tx: &tokio_postgres::Transaction<'_>,
+    instance: &str,
+    key: &str,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&CHANNEL, &format!("{instance} {key}")],
+    )
+    .await
+    .map(drop)
 }
 
 /// `postgres://user:secret@host/db` without the password.
@@ -136,11 +217,18 @@ impl Storage for PgStorage {
         rows::save(&tx, doc)
             .await
             .map_err(|e| self.write_error(&doc.key, e))?;
+        notify(&tx, &self.inner.instance, &doc.key)
+            .await
+            .map_err(|e| self.write_error(&doc.key, e))?;
         tx.commit().await.map_err(|e| self.write_error(&doc.key, e))
     }
 
     fn location(&self, key: &str) -> String {
         format!("{} (store {key})", self.inner.location)
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.inner.changes.subscribe())
     }
 
     fn journal(&self, key: &str) -> Option<Arc<dyn Journal>> {
@@ -173,6 +261,9 @@ impl Journal for RowJournal {
             .await
             .map_err(|e| self.storage.write_error(key, e))?;
         rows::apply_record(&tx, record)
+            .await
+            .map_err(|e| self.storage.write_error(key, e))?;
+        notify(&tx, &self.storage.inner.instance, key)
             .await
             .map_err(|e| self.storage.write_error(key, e))?;
         tx.commit()

@@ -6,7 +6,10 @@ use auth_core::StorageError;
 use tokio_postgres::Client;
 
 /// Every migration this build knows: `(version, SQL)`, ascending.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_tables.sql"))];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_tables.sql")),
+    (2, include_str!("../migrations/0002_revoked_tokens.sql")),
+];
 
 /// Key of the advisory lock held while migrating ("hass-auth" in ASCII).
 const LOCK_KEY: i64 = 0x6861_7373_2d61_7574;

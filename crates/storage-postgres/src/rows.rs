@@ -261,6 +261,11 @@ pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<(), Er
         .filter_map(Value::as_str)
         .collect();
     if !del.is_empty() {
+        tx.execute(
+            "INSERT INTO revoked_tokens (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+            &[&del],
+        )
+        .await?;
         tx.execute("DELETE FROM refresh_tokens WHERE id = ANY($1)", &[&del])
             .await?;
     }
@@ -347,8 +352,10 @@ async fn upsert_token(tx: &Transaction<'_>, t: &Value) -> Result<(), Error> {
         "INSERT INTO refresh_tokens (id, user_id, client_id, client_name, client_icon, token_type,
             created_at, access_token_expiration, token, jwt_key, last_used_at, last_used_ip,
             expire_at, credential_id, version)
-         VALUES ($1, $2, $3, $4, $5, coalesce($6, 'normal'), coalesce($7, ''), $8,
-            coalesce($9, ''), coalesce($10, ''), $11, $12, $13, $14, $15)
+         SELECT $1::text, $2::text, $3::text, $4::text, $5::text, coalesce($6::text, 'normal'),
+            coalesce($7::text, ''), $8::float8, coalesce($9::text, ''), coalesce($10::text, ''),
+            $11::text, $12::text, $13::float8, $14::text, $15::text
+         WHERE NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE id = $1::text)
          ON CONFLICT (id) DO UPDATE SET user_id = $2, client_id = $3, client_name = $4,
             client_icon = $5, token_type = coalesce($6, 'normal'), created_at = coalesce($7, ''),
             access_token_expiration = $8, token = coalesce($9, ''), jwt_key = coalesce($10, ''),

@@ -118,3 +118,69 @@ async fn migrations_run_once_and_a_newer_schema_is_refused() {
     );
     assert!(error.to_string().contains("schema_version"), "{error}");
 }
+
+/// Polls `seen` (every millisecond, up to 10 s) and returns how long it took to become true.
+async fn seen_within(what: &str, seen: impl Fn() -> bool) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while !seen() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{what}: not seen after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_instance_is_seen_by_the_others() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("instances");
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        let storage = Arc::new(PgStorage::connect(&url).await.unwrap());
+        instances.push(AuthManager::builder(storage).build().await.unwrap());
+    }
+    let mut latencies = Vec::new();
+    let user = instances[0]
+        .create_user(Some("Shared".into()), vec!["system-admin".into()], false)
+        .await
+        .unwrap();
+    for other in &instances[1..] {
+        latencies.push(seen_within("a new user", || other.user(&user.id).is_some()).await);
+    }
+    let token = instances[1]
+        .create_refresh_token(
+            &user.id,
+            NewRefreshToken {
+                client_id: Some("http://x/".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    for other in [&instances[0], &instances[2]] {
+        latencies.push(
+            seen_within("a new refresh token", || {
+                other.refresh_token_by_value(&token.token).is_some()
+            })
+            .await,
+        );
+    }
+    // An access token issued by one instance is refused by all once another revoked it.
+    let access = instances[0]
+        .create_access_token(&token.id, None)
+        .await
+        .unwrap();
+    assert!(instances[1].validate_access_token(&access).is_some());
+    instances[2].remove_refresh_token(&token.id).await.unwrap();
+    for other in &instances[..2] {
+        latencies.push(
+            seen_within("a revocation", || {
+                other.validate_access_token(&access).is_none()
+            })
+            .await,
+        );
+    }
+    eprintln!("changes seen by the other instances after {latencies:?}");
+}
