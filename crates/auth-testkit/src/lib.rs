@@ -94,3 +94,29 @@ pub fn clock_at(unix: i64) -> Arc<ManualClock> {
 pub fn seeded_rng(seed: u64) -> Arc<SeededRng> {
     Arc::new(SeededRng::new(seed))
 }
+
+/// The `data` of `.storage/auth` as a restarted process reads it: the file (if any) with the
+/// auth journal (`auth.journal.<n>`) replayed on top. Durable changes are in the journal until a
+/// compaction or clean stop folds them into the file.
+pub async fn stored_auth(storage_dir: &Path) -> serde_json::Value {
+    use auth_core::Journal;
+    let path = storage_dir.join("auth");
+    let mut data = match std::fs::read(&path) {
+        Ok(bytes) => {
+            auth_core::StoredDocument::from_file_bytes("auth", &path.display().to_string(), &bytes)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .expect("the auth file has data")
+                .data
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            serde_json::json!({"users": [], "groups": [], "credentials": [], "refresh_tokens": []})
+        }
+        Err(e) => panic!("{}: {e}", path.display()),
+    };
+    let records = auth_core::FileJournal::new(storage_dir, "auth")
+        .replay()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    auth_core::store::apply_journal("auth", &mut data, &records).unwrap_or_else(|e| panic!("{e}"));
+    data
+}
