@@ -8,6 +8,8 @@
 //! hass-auth check-config -c DIR
 //! hass-auth schema
 //! hass-auth storage restore -c DIR KEY
+//! hass-auth storage import -c DIR --database-url postgres://...
+//! hass-auth storage export -c DIR --database-url postgres://...
 //! ```
 //!
 //! Exit codes: 0 success, 1 the command's outcome was negative (user not found, invalid auth,
@@ -16,6 +18,7 @@
 mod admin;
 mod listen;
 mod serve;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -110,7 +113,7 @@ fn main() -> ExitCode {
             Command::Storage {
                 config_dir,
                 command,
-            } => admin::storage(&config_dir, command),
+            } => admin::storage(&config_dir, command).await,
         }
     });
     match result {

@@ -102,6 +102,16 @@ impl PgStorage {
         Ok(row.get(0))
     }
 
+    /// The keys of every store the database holds, sorted.
+    pub async fn keys(&self) -> Result<Vec<String>, StorageError> {
+        let client = self.inner.client.lock().await;
+        let rows = client
+            .query("SELECT key FROM stores ORDER BY key", &[])
+            .await
+            .map_err(|e| self.read_error("stores", e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     fn read_error(&self, key: &str, e: tokio_postgres::Error) -> StorageError {
         StorageError::Read {
             location: self.location(key),

@@ -80,3 +80,73 @@ async fn a_database_url_keeps_every_store_in_postgres() {
     assert_ne!(again.status, 200, "{}", again.text());
     assert_eq!(server.stop().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_import_and_export_round_trip_home_assistants_files() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("transfer");
+    let source = TempConfig::from_fixture("ha-2026.2.3");
+    let source_dir = source.path().to_str().unwrap().to_owned();
+    let imported = crate::support::run(
+        source.path(),
+        &[
+            "storage",
+            "-c",
+            &source_dir,
+            "import",
+            "--database-url",
+            &url,
+        ],
+    )
+    .await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let target = TempConfig::empty();
+    let target_dir = target.path().to_str().unwrap().to_owned();
+    let exported = crate::support::run(
+        target.path(),
+        &[
+            "storage",
+            "-c",
+            &target_dir,
+            "export",
+            "--database-url",
+            &url,
+        ],
+    )
+    .await;
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    let mut keys = Vec::new();
+    for entry in std::fs::read_dir(source.storage_dir()).unwrap() {
+        let key = entry.unwrap().file_name().into_string().unwrap();
+        if key.starts_with('.') {
+            continue; // the lock the import took
+        }
+        let read = |dir: &std::path::Path| {
+            let path = dir.join(&key);
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{key}: {e}"));
+            auth_core::StoredDocument::from_file_bytes(&key, &path.display().to_string(), &bytes)
+                .unwrap()
+                .unwrap()
+                .to_bytes()
+        };
+        assert_eq!(
+            String::from_utf8(read(&target.storage_dir())).unwrap(),
+            String::from_utf8(read(&source.storage_dir())).unwrap(),
+            "{key}"
+        );
+        keys.push(key);
+    }
+    assert!(keys.len() >= 4, "{keys:?}");
+    // The exported directory serves: the fixture's owner signs in.
+    write_config(target.path(), BASIC_CONFIG);
+    let server = serve(target.path(), &["-c", &target_dir])
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    assert!(
+        client::api_status(server.addr, "not.a.token")
+            .await
+            .unwrap()
+            == 401
+    );
+    assert_eq!(server.stop().await, 0);
+}
