@@ -150,3 +150,100 @@ async fn storage_import_and_export_round_trip_home_assistants_files() {
     );
     assert_eq!(server.stop().await, 0);
 }
+
+/// Polls `check` (every 5 ms, up to 10 s) until it holds.
+async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_on_one_database_agree_on_sign_ins_and_revocations() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("three");
+    let configs: Vec<TempConfig> = (0..3).map(|_| TempConfig::empty()).collect();
+    let mut servers = Vec::new();
+    for (i, config) in configs.iter().enumerate() {
+        write_config(config.path(), BASIC_CONFIG);
+        let dir = config.path().to_str().unwrap().to_owned();
+        let server = serve(config.path(), &["-c", &dir, "--database-url", &url])
+            .await
+            .unwrap_or_else(|o| panic!("{}", o.stderr));
+        if i == 0 {
+            // Onboarding is read once per process: finish it before the others start.
+            let owner = client::onboard(server.addr, "owner", "owner-pw").await;
+            let first = client::login(
+                server.addr,
+                json!(["insecure_example", null]),
+                "demo",
+                "demo",
+            )
+            .await
+            .unwrap();
+            servers.push((server, owner, first));
+        } else {
+            servers.push((server, json!(null), json!(null)));
+        }
+    }
+    let addrs: Vec<_> = servers.iter().map(|(s, _, _)| s.addr).collect();
+    let owner_access = servers[0].1["access_token"].as_str().unwrap().to_owned();
+    // The owner's access token works on every instance (the user and token are shared).
+    for addr in &addrs {
+        assert_eq!(client::api_status(*addr, &owner_access).await.unwrap(), 200);
+    }
+    // Round robin: each whole sign-in on the next server, each refresh on the one after.
+    let mut refresh_tokens = vec![servers[0].2["refresh_token"].as_str().unwrap().to_owned()];
+    for i in 0..6 {
+        let tokens = client::login(
+            addrs[i % 3],
+            json!(["insecure_example", null]),
+            "demo",
+            "demo",
+        )
+        .await
+        .unwrap();
+        refresh_tokens.push(tokens["refresh_token"].as_str().unwrap().to_owned());
+    }
+    for (i, refresh) in refresh_tokens.iter().enumerate() {
+        let addr = addrs[(i + 1) % 3];
+        eventually("a refresh token made on another server", || async move {
+            client::refresh(addr, refresh).await.unwrap().status == 200
+        })
+        .await;
+    }
+    // One revocation, and every server refuses the token and its access tokens.
+    let victim = refresh_tokens[2].clone();
+    let access = client::refresh(addrs[0], &victim).await.unwrap().json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client::revoke(addrs[1], &victim).await.unwrap();
+    for &addr in &addrs {
+        let (victim, access) = (&victim, &access);
+        eventually("a revocation made on another server", || async move {
+            client::refresh(addr, victim).await.unwrap().status == 400
+                && client::api_status(addr, access).await.unwrap() == 401
+        })
+        .await;
+    }
+    // The other tokens still work everywhere.
+    for (i, refresh) in refresh_tokens.iter().enumerate().filter(|(i, _)| *i != 2) {
+        assert_eq!(
+            client::refresh(addrs[i % 3], refresh).await.unwrap().status,
+            200
+        );
+    }
+    for (server, _, _) in servers {
+        assert_eq!(server.stop().await, 0);
+    }
+}
