@@ -2,7 +2,8 @@
 //! changes and revocations, at seeded random moments; after each restart every acknowledged
 //! change is there and every store file parses. Every other kill also tears the last record of
 //! the auth journal (as a power cut mid-write would): the restart drops it and loses nothing
-//! acknowledged. After the final clean stop no journal is left.
+//! acknowledged. After the final clean stop no journal is left. The same storm runs with every
+//! store in PostgreSQL.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -292,10 +293,30 @@ async fn verify(addr: SocketAddr, owner_token: &str, acked: &Acked) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_changes_survive_kill_9_at_random_points() {
+    kill_9_storm(None).await;
+}
+
+/// The same storm with every store in PostgreSQL (`--database-url`, a throwaway cluster).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_changes_survive_kill_9_at_random_points_on_postgres() {
+    let cluster = auth_testkit::postgres::PgCluster::start();
+    let url = cluster.create_database("crash");
+    kill_9_storm(Some(&url)).await;
+}
+
+/// Kills the server at seeded random moments of a storm; `database_url`: stores in PostgreSQL
+/// (then the `.storage` checks are skipped: nothing is kept there).
+async fn kill_9_storm(database_url: Option<&str>) {
     let config = TempConfig::empty();
     write_config(config.path(), BASIC_CONFIG);
     let dir = config.path().to_str().unwrap().to_owned();
-    let server = serve(config.path(), &["-c", &dir])
+    let mut args = vec!["-c", dir.as_str()];
+    if let Some(url) = database_url {
+        args.extend(["--database-url", url]);
+    }
+    let args = args;
+    let on_files = database_url.is_none();
+    let server = serve(config.path(), &args)
         .await
         .unwrap_or_else(|o| panic!("{}", o.stderr));
     let owner = client::onboard(server.addr, "owner", "owner-pw").await;
@@ -341,9 +362,11 @@ async fn acknowledged_changes_survive_kill_9_at_random_points() {
         for worker in workers {
             worker.await.unwrap();
         }
-        every_store_file_parses(&config.storage_dir());
-        let torn = round % 2 == 1 && tear_journal_tail(&config.storage_dir(), &mut rng);
-        let restarted = serve(config.path(), &["-c", &dir])
+        if on_files {
+            every_store_file_parses(&config.storage_dir());
+        }
+        let torn = on_files && round % 2 == 1 && tear_journal_tail(&config.storage_dir(), &mut rng);
+        let restarted = serve(config.path(), &args)
             .await
             .unwrap_or_else(|o| panic!("round {round}: restart refused: {}", o.stderr));
         let acked = std::mem::take(&mut *acked.lock().unwrap());
@@ -383,6 +406,9 @@ async fn acknowledged_changes_survive_kill_9_at_random_points() {
     final_check.logins.retain(|name, _| name.ends_with("n0"));
     verify(server.addr, &owner_token, &final_check).await;
     assert_eq!(server.stop().await, 0);
+    if !on_files {
+        return;
+    }
     assert_eq!(
         journal_segments(&config.storage_dir()),
         Vec::<std::path::PathBuf>::new(),
