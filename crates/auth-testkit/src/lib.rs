@@ -120,3 +120,18 @@ pub async fn stored_auth(storage_dir: &Path) -> serde_json::Value {
     auth_core::store::apply_journal("auth", &mut data, &records).unwrap_or_else(|e| panic!("{e}"));
     data
 }
+
+/// The auth journal's segments (`auth.journal.<n>`) in `storage_dir`, oldest first.
+pub fn journal_segments(storage_dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(storage_dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", storage_dir.display()))
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            let n = name.strip_prefix("auth.journal.")?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}

@@ -58,13 +58,9 @@ impl PgStorage {
     /// trusted network) and applies the migrations this build knows that the database lacks.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         let location = redact(url);
-        let (mut client, connection) =
-            tokio_postgres::connect(url, NoTls)
-                .await
-                .map_err(|e| StorageError::Read {
-                    location: location.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
+        let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(unreachable_at(&location))?;
         let name = location.clone();
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -138,13 +134,9 @@ async fn listen(
     changes: tokio::sync::broadcast::Sender<String>,
 ) -> Result<Client, StorageError> {
     use futures_util::StreamExt;
-    let (client, mut connection) =
-        tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| StorageError::Read {
-                location: location.to_owned(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+    let (client, mut connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(unreachable_at(location))?;
     let me = instance.to_owned();
     let name = location.to_owned();
     tokio::spawn(async move {
@@ -169,11 +161,16 @@ async fn listen(
     client
         .batch_execute(&format!("LISTEN {CHANNEL}"))
         .await
-        .map_err(|e| StorageError::Read {
-            location: location.to_owned(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        .map_err(unreachable_at(location))?;
     Ok(client)
+}
+
+/// Maps a connection error to a read error naming the (redacted) database.
+fn unreachable_at(location: &str) -> impl Fn(tokio_postgres::Error) -> StorageError + '_ {
+    move |e| StorageError::Read {
+        location: location.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    }
 }
 
 /// Tells the other instances (at commit) that store `key` changed.

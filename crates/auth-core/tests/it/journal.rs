@@ -10,19 +10,8 @@ use auth_testkit::TempConfig;
 
 use crate::support::{NOW, fresh, manager_in};
 
-/// The journal segments of `.storage/auth`, oldest first.
 fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.unwrap();
-            let name = e.file_name().into_string().unwrap();
-            let n = name.strip_prefix("auth.journal.")?.parse().ok()?;
-            Some((n, e.path()))
-        })
-        .collect();
-    found.sort();
-    found.into_iter().map(|(_, p)| p).collect()
+    auth_testkit::journal_segments(dir)
 }
 
 fn journal_records(dir: &Path) -> usize {

@@ -188,26 +188,11 @@ fn every_store_file_parses(storage: &Path) {
     }
 }
 
-/// The auth journal's segments, oldest first.
-fn journal_segments(storage: &Path) -> Vec<std::path::PathBuf> {
-    let mut found: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(storage)
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.unwrap();
-            let name = e.file_name().into_string().unwrap();
-            let n = name.strip_prefix("auth.journal.")?.parse().ok()?;
-            Some((n, e.path()))
-        })
-        .collect();
-    found.sort();
-    found.into_iter().map(|(_, p)| p).collect()
-}
-
 /// Appends half a record to the newest journal segment: a write torn by a power cut (never
 /// acknowledged). Returns whether there was a segment to tear.
 fn tear_journal_tail(storage: &Path, rng: &mut Seeded) -> bool {
     use std::io::Write;
-    let Some(last) = journal_segments(storage).pop() else {
+    let Some(last) = auth_testkit::journal_segments(storage).pop() else {
         return false;
     };
     let record = format!(
@@ -410,7 +395,7 @@ async fn kill_9_storm(database_url: Option<&str>) {
         return;
     }
     assert_eq!(
-        journal_segments(&config.storage_dir()),
+        auth_testkit::journal_segments(&config.storage_dir()),
         Vec::<std::path::PathBuf>::new(),
         "a clean stop folds the journal into .storage/auth"
     );

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 
-use auth_core::{FileJournal, Journal, StoredDocument};
 use auth_testkit::TempConfig;
 use auth_testkit::http::Request;
 use serde_json::{Value, json};
@@ -28,25 +27,7 @@ fn file_size_limit(pid: u32) -> u64 {
 
 /// The refresh tokens a restart would read: `.storage/auth` with the journal replayed on top.
 async fn stored_tokens(storage: &std::path::Path) -> BTreeSet<String> {
-    let path = storage.join("auth");
-    let mut data = match std::fs::read(&path) {
-        Ok(bytes) => {
-            StoredDocument::from_file_bytes("auth", &path.display().to_string(), &bytes)
-                .expect("the file on disk parses")
-                .expect("and has data")
-                .data
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            json!({"users": [], "groups": [], "credentials": [], "refresh_tokens": []})
-        }
-        Err(e) => panic!("{}: {e}", path.display()),
-    };
-    let records = FileJournal::new(storage, "auth")
-        .replay()
-        .await
-        .expect("the journal parses");
-    auth_core::store::apply_journal("auth", &mut data, &records).unwrap();
-    data["refresh_tokens"]
+    auth_testkit::stored_auth(storage).await["refresh_tokens"]
         .as_array()
         .unwrap()
         .iter()
