@@ -30,6 +30,8 @@ pub struct Options {
     pub sign_in_only: bool,
     /// Refresh tokens pre-seeded for the whole sign-in scenarios.
     pub seeded: Vec<usize>,
+    /// Also run the whole sign-ins with the stores in PostgreSQL, on one and on three servers.
+    pub postgres: bool,
 }
 
 impl Options {
@@ -42,6 +44,7 @@ impl Options {
             filter: Vec::new(),
             sign_in_only: false,
             seeded: vec![1_000, 10_000, 100_000],
+            postgres: false,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -52,6 +55,7 @@ impl Options {
                     options.micro = false;
                     options.sign_in_only = true;
                 }
+                "--postgres" => options.postgres = true,
                 "--seeded" => {
                     options.seeded = args
                         .next()
@@ -248,18 +252,18 @@ impl Server {
 
     /// The server over a `.storage/auth` already holding `seeded` refresh tokens (of another user).
     fn start_seeded(root: &Path, seeded: usize) -> Result<Self> {
-        let dir = root.join("target/bench-http");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join(".storage"))?;
-        std::fs::write(dir.join("configuration.yaml"), CONFIG)?;
-        if seeded > 0 {
-            std::fs::write(dir.join(".storage/auth"), seeded_auth(seeded))?;
-        }
+        let dir = fresh_dir(root, "bench-http", seeded)?;
+        Self::start_in(root, &dir, &[])
+    }
+
+    /// The server on config directory `dir`, with more `serve` arguments.
+    fn start_in(root: &Path, dir: &Path, args: &[&str]) -> Result<Self> {
         let log = std::fs::File::create(dir.join("server.log"))?;
         let mut child = Command::new(root.join("target/release/hass-auth"))
             .args(["serve", "-c"])
-            .arg(&dir)
+            .arg(dir)
             .args(["--bind", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -294,6 +298,72 @@ impl Server {
         };
         Ok((field("VmRSS:")?, field("VmHWM:")?))
     }
+}
+
+/// A fresh config directory `target/<name>` whose `.storage/auth` holds `seeded` refresh tokens.
+fn fresh_dir(root: &Path, name: &str, seeded: usize) -> Result<PathBuf> {
+    let dir = root.join("target").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join(".storage"))?;
+    std::fs::write(dir.join("configuration.yaml"), CONFIG)?;
+    if seeded > 0 {
+        std::fs::write(dir.join(".storage/auth"), seeded_auth(seeded))?;
+    }
+    Ok(dir)
+}
+
+/// Whole sign-ins as [`whole_sign_ins`], with the stores in a fresh PostgreSQL database
+/// (seeded with `hass-auth storage import`) behind `servers` servers, each connection
+/// talking to one of them in turn.
+fn whole_sign_ins_on_postgres(
+    root: &Path,
+    options: &Options,
+    seeded: usize,
+    servers: usize,
+) -> Result<(Measured, (u64, u64))> {
+    let cluster = auth_testkit::postgres::PgCluster::start();
+    let url = cluster.create_database("bench");
+    let seed_dir = fresh_dir(root, "bench-pg-seed", seeded)?;
+    let imported = Command::new(root.join("target/release/hass-auth"))
+        .args(["storage", "-c"])
+        .arg(&seed_dir)
+        .args(["import", "--database-url", &url])
+        .output()?;
+    if !imported.status.success() {
+        bail!(
+            "import failed: {}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+    }
+    let mut running = Vec::new();
+    for i in 0..servers {
+        let dir = fresh_dir(root, &format!("bench-pg-{i}"), 0)?;
+        running.push(Server::start_in(root, &dir, &["--database-url", &url])?);
+        if i == 0 {
+            // The first sign-in creates the insecure_example user before the others start.
+            tokens(&mut Conn::new(running[0].addr))?;
+        }
+    }
+    let addrs: Vec<SocketAddr> = running.iter().map(|s| s.addr).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let load = Load {
+        addr: addrs[0],
+        concurrency: options.concurrency,
+        warm_up: Duration::from_secs(1),
+        duration: Duration::from_secs(options.seconds),
+    };
+    let measured = load::run(
+        &format!("sign_in/insecure_example_whole@{seeded}_tokens/postgres_{servers}_servers"),
+        3,
+        load,
+        |conn| {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            conn.retarget(addrs[i % addrs.len()]);
+            Ok(())
+        },
+        |conn, _| tokens(conn).map(drop),
+    )?;
+    Ok((measured, running[0].memory()?))
 }
 
 /// `.storage/auth` with one user holding `n` refresh tokens, in Home Assistant's format.
@@ -420,6 +490,14 @@ fn http_load(root: &Path, options: &Options) -> Result<HttpReport> {
         let (measured, (rss, hwm)) = whole_sign_ins(root, options, seeded)?;
         scenarios.push(measured);
         (rss_end_kib, peak_rss_kib) = (rss, peak_rss_kib.max(hwm));
+        if options.postgres {
+            for servers in [1, 3] {
+                let (measured, (rss, hwm)) =
+                    whole_sign_ins_on_postgres(root, options, seeded, servers)?;
+                scenarios.push(measured);
+                (rss_end_kib, peak_rss_kib) = (rss, peak_rss_kib.max(hwm));
+            }
+        }
     }
     eprintln!("<== whole sign-ins ({:.0?})", started.elapsed());
     Ok(HttpReport {
