@@ -26,6 +26,12 @@ pub struct Options {
     pub concurrency: usize,
     /// Filter handed to criterion.
     pub filter: Vec<String>,
+    /// Only the whole sign-in scenarios over pre-seeded stores.
+    pub sign_in_only: bool,
+    /// Refresh tokens pre-seeded for the whole sign-in scenarios.
+    pub seeded: Vec<usize>,
+    /// Also run the whole sign-ins with the stores in PostgreSQL, on one and on three servers.
+    pub postgres: bool,
 }
 
 impl Options {
@@ -36,12 +42,28 @@ impl Options {
             seconds: 5,
             concurrency: 8,
             filter: Vec::new(),
+            sign_in_only: false,
+            seeded: vec![1_000, 10_000, 100_000],
+            postgres: false,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--micro-only" => options.http = false,
                 "--http-only" => options.micro = false,
+                "--sign-in-only" => {
+                    options.micro = false;
+                    options.sign_in_only = true;
+                }
+                "--postgres" => options.postgres = true,
+                "--seeded" => {
+                    options.seeded = args
+                        .next()
+                        .context("--seeded needs a list such as 1000,10000")?
+                        .split(',')
+                        .map(|n| n.trim().parse().context("--seeded"))
+                        .collect::<Result<_>>()?
+                }
                 "--seconds" => {
                     options.seconds = args
                         .next()
@@ -225,15 +247,23 @@ impl Drop for Server {
 
 impl Server {
     fn start(root: &Path) -> Result<Self> {
-        let dir = root.join("target/bench-http");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("configuration.yaml"), CONFIG)?;
+        Self::start_seeded(root, 0)
+    }
+
+    /// The server over a `.storage/auth` already holding `seeded` refresh tokens (of another user).
+    fn start_seeded(root: &Path, seeded: usize) -> Result<Self> {
+        let dir = fresh_dir(root, "bench-http", seeded)?;
+        Self::start_in(root, &dir, &[])
+    }
+
+    /// The server on config directory `dir`, with more `serve` arguments.
+    fn start_in(root: &Path, dir: &Path, args: &[&str]) -> Result<Self> {
         let log = std::fs::File::create(dir.join("server.log"))?;
         let mut child = Command::new(root.join("target/release/hass-auth"))
             .args(["serve", "-c"])
-            .arg(&dir)
+            .arg(dir)
             .args(["--bind", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -268,6 +298,132 @@ impl Server {
         };
         Ok((field("VmRSS:")?, field("VmHWM:")?))
     }
+}
+
+/// A fresh config directory `target/<name>` whose `.storage/auth` holds `seeded` refresh tokens.
+fn fresh_dir(root: &Path, name: &str, seeded: usize) -> Result<PathBuf> {
+    let dir = root.join("target").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join(".storage"))?;
+    std::fs::write(dir.join("configuration.yaml"), CONFIG)?;
+    if seeded > 0 {
+        std::fs::write(dir.join(".storage/auth"), seeded_auth(seeded))?;
+    }
+    Ok(dir)
+}
+
+/// Whole sign-ins as [`whole_sign_ins`], with the stores in a fresh PostgreSQL database
+/// (seeded with `hass-auth storage import`) behind `servers` servers, each connection
+/// talking to one of them in turn.
+fn whole_sign_ins_on_postgres(
+    root: &Path,
+    options: &Options,
+    seeded: usize,
+    servers: usize,
+) -> Result<(Measured, (u64, u64))> {
+    let cluster = auth_testkit::postgres::PgCluster::start();
+    let url = cluster.create_database("bench");
+    let seed_dir = fresh_dir(root, "bench-pg-seed", seeded)?;
+    let imported = Command::new(root.join("target/release/hass-auth"))
+        .args(["storage", "-c"])
+        .arg(&seed_dir)
+        .args(["import", "--database-url", &url])
+        .output()?;
+    if !imported.status.success() {
+        bail!(
+            "import failed: {}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+    }
+    let mut running = Vec::new();
+    for i in 0..servers {
+        let dir = fresh_dir(root, &format!("bench-pg-{i}"), 0)?;
+        running.push(Server::start_in(root, &dir, &["--database-url", &url])?);
+        if i == 0 {
+            // The first sign-in creates the insecure_example user before the others start.
+            tokens(&mut Conn::new(running[0].addr))?;
+        }
+    }
+    let addrs: Vec<SocketAddr> = running.iter().map(|s| s.addr).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let load = Load {
+        addr: addrs[0],
+        concurrency: options.concurrency,
+        warm_up: Duration::from_secs(1),
+        duration: Duration::from_secs(options.seconds),
+    };
+    let measured = load::run(
+        &format!("sign_in/insecure_example_whole@{seeded}_tokens/postgres_{servers}_servers"),
+        3,
+        load,
+        |conn| {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            conn.retarget(addrs[i % addrs.len()]);
+            Ok(())
+        },
+        |conn, _| tokens(conn).map(drop),
+    )?;
+    Ok((measured, running[0].memory()?))
+}
+
+/// `.storage/auth` with one user holding `n` refresh tokens, in Home Assistant's format.
+fn seeded_auth(n: usize) -> Vec<u8> {
+    let user = "5eed0000000000000000000000000000";
+    let tokens: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "id": format!("{i:032x}"),
+                "user_id": user,
+                "client_id": CLIENT_ID,
+                "client_name": null,
+                "client_icon": null,
+                "token_type": "normal",
+                "created_at": "2026-12-01T00:00:00.000000+00:00",
+                "access_token_expiration": 1800.0,
+                "token": format!("{:0128x}", i as u128 * 0x9e37_79b9_7f4a_7c15 + 1),
+                "jwt_key": format!("{:0128x}", i as u128 * 0xc2b2_ae3d_27d4_eb4f + 7),
+                "last_used_at": null,
+                "last_used_ip": null,
+                "expire_at": 4_102_444_800.0,
+                "credential_id": null,
+                "version": "2024.3.3",
+            })
+        })
+        .collect();
+    let doc = json!({"version": 1, "minor_version": 1, "key": "auth", "data": {
+        "users": [{"id": user, "group_ids": ["system-users"], "is_owner": false,
+            "is_active": true, "name": "Seed", "system_generated": false, "local_only": false}],
+        "groups": [{"id": "system-admin", "name": "Administrators"},
+            {"id": "system-users", "name": "Users"},
+            {"id": "system-read-only", "name": "Read Only"}],
+        "credentials": [],
+        "refresh_tokens": tokens,
+    }});
+    serde_json::to_vec_pretty(&doc).expect("JSON")
+}
+
+/// Whole sign-ins (login flow, then the code exchanged for tokens: 3 requests, one new refresh
+/// token each) on a server whose store already holds `seeded` refresh tokens.
+/// Also returns the server's `(VmRSS, VmHWM)` at the end.
+fn whole_sign_ins(root: &Path, options: &Options, seeded: usize) -> Result<(Measured, (u64, u64))> {
+    let server = Server::start_seeded(root, seeded)?;
+    let mut conn = Conn::new(server.addr);
+    // The first sign-in creates the insecure_example user (concurrent ones would be refused but one).
+    tokens(&mut conn)?;
+    let load = Load {
+        addr: server.addr,
+        concurrency: options.concurrency,
+        warm_up: Duration::from_secs(1),
+        duration: Duration::from_secs(options.seconds),
+    };
+    let measured = load::run(
+        &format!("sign_in/insecure_example_whole@{seeded}_tokens"),
+        3,
+        load,
+        |_| Ok(()),
+        |conn, _| tokens(conn).map(drop),
+    )?;
+    Ok((measured, server.memory()?))
 }
 
 /// Starts a login flow and submits the password: the finished flow's code.
@@ -323,6 +479,36 @@ fn tokens(conn: &mut Conn) -> Result<(String, String)> {
 }
 
 fn http_load(root: &Path, options: &Options) -> Result<HttpReport> {
+    let mut scenarios = Vec::new();
+    let (mut rss_end_kib, mut peak_rss_kib) = (0, 0);
+    if !options.sign_in_only {
+        (scenarios, (rss_end_kib, peak_rss_kib)) = standard_scenarios(root, options)?;
+    }
+    let started = Instant::now();
+    for &seeded in &options.seeded {
+        eprintln!("\n==> whole sign-ins with {seeded} refresh tokens pre-seeded");
+        let (measured, (rss, hwm)) = whole_sign_ins(root, options, seeded)?;
+        scenarios.push(measured);
+        (rss_end_kib, peak_rss_kib) = (rss, peak_rss_kib.max(hwm));
+        if options.postgres {
+            for servers in [1, 3] {
+                let (measured, (rss, hwm)) =
+                    whole_sign_ins_on_postgres(root, options, seeded, servers)?;
+                scenarios.push(measured);
+                (rss_end_kib, peak_rss_kib) = (rss, peak_rss_kib.max(hwm));
+            }
+        }
+    }
+    eprintln!("<== whole sign-ins ({:.0?})", started.elapsed());
+    Ok(HttpReport {
+        scenarios,
+        peak_rss_kib,
+        rss_end_kib,
+    })
+}
+
+/// The standard scenarios on one fresh server; also returns its `(VmRSS, VmHWM)` at the end.
+fn standard_scenarios(root: &Path, options: &Options) -> Result<(Vec<Measured>, (u64, u64))> {
     let server = Server::start(root)?;
     let addr = server.addr;
     eprintln!(
@@ -404,13 +590,8 @@ fn http_load(root: &Path, options: &Options) -> Result<HttpReport> {
             .map(drop)
         },
     )?);
-    let (rss_end_kib, peak_rss_kib) = server.memory()?;
     eprintln!("<== HTTP load ({:.0?})", started.elapsed());
-    Ok(HttpReport {
-        scenarios,
-        peak_rss_kib,
-        rss_end_kib,
-    })
+    Ok((scenarios, server.memory()?))
 }
 
 fn human_ns(ns: f64) -> String {

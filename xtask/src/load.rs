@@ -39,6 +39,12 @@ impl Conn {
         Self { addr, stream: None }
     }
 
+    /// Talks to `addr` from the next request on (a round-robin client over several servers).
+    pub fn retarget(&mut self, addr: SocketAddr) {
+        self.addr = addr;
+        self.stream = None;
+    }
+
     fn stream(&mut self) -> Result<&mut BufReader<TcpStream>> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(self.addr)

@@ -10,7 +10,10 @@
 //! * `bench`: runs the criterion benchmarks, then the release server on loopback under load
 //!   (sign-ins per provider, refresh grants, authenticated and rejected API requests at fixed
 //!   concurrency: ops/s, median and p99 latency, the server's peak memory); writes
-//!   `target/bench-report.json` and prints every figure. `--micro-only`, `--http-only`,
+//!   `target/bench-report.json` and prints every figure. Then whole sign-ins (login flow and code
+//!   exchange) on stores pre-seeded with 1k, 10k and 100k refresh tokens. `--micro-only`,
+//!   `--http-only`, `--sign-in-only` (just the whole sign-ins), `--seeded 1000,10000` (token counts),
+//!   `--postgres` (the whole sign-ins also on PostgreSQL, one and three servers),
 //!   `--seconds N` (per HTTP scenario, default 5), `--concurrency N` (default 8), and a criterion
 //!   filter.
 //! * `soak`: the soak test of the real binary for longer (`--seconds N`, default 60); CI runs it
@@ -37,7 +40,7 @@ fn main() -> Result<()> {
         Some("soak") => soak(&root, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | codegen [--check] | bench [--micro-only | --http-only] [--seconds N] [--concurrency N] [criterion filter] | soak [--seconds N]>"
+                "usage: cargo xtask <ci | codegen [--check] | bench [--micro-only | --http-only | --sign-in-only] [--seeded N,N] [--postgres] [--seconds N] [--concurrency N] [criterion filter] | soak [--seconds N]>"
             );
             std::process::exit(2);
         }

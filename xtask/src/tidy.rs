@@ -159,6 +159,7 @@ mod tests {
                 "auth-crypto" | "flow-engine" | "indieauth-fetch" => 0,
                 "auth-core" => 1,
                 n if n.starts_with("provider-") || n.starts_with("mfa-") => 2,
+                "storage-postgres" => 2,
                 "auth-host" => 3,
                 "auth-http" => 4,
                 "auth-server" => 5,
@@ -182,6 +183,23 @@ mod tests {
         assert!(
             offenders.is_empty(),
             "dependencies must point down the layers: {offenders:?}"
+        );
+    }
+
+    #[test]
+    fn storage_backends_depend_on_auth_core_only() {
+        let all = manifests();
+        let manifest = all
+            .get("storage-postgres")
+            .expect("storage-postgres exists");
+        let ours: Vec<String> = dependency_names(manifest, &["dependencies"])
+            .into_iter()
+            .filter(|d| all.contains_key(d))
+            .collect();
+        assert_eq!(
+            ours,
+            ["auth-core"],
+            "storage-postgres's workspace dependencies"
         );
     }
 

@@ -8,11 +8,14 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use serde_json::Value;
+
+use crate::journal::{FileJournal, Journal};
 
 /// One stored document with HA's envelope.
 #[derive(Clone, Debug, PartialEq)]
@@ -219,6 +222,17 @@ pub trait Storage: Send + Sync + fmt::Debug {
     async fn save(&self, doc: &StoredDocument, options: SaveOptions) -> Result<(), StorageError>;
     /// Human-readable location of `key`, for messages.
     fn location(&self, key: &str) -> String;
+    /// The append-only journal of `key`, for backends that keep one (the file store does): durable
+    /// changes are appended there and the document is rewritten only by compaction.
+    fn journal(&self, key: &str) -> Option<Arc<dyn Journal>> {
+        let _ = key;
+        None
+    }
+    /// Keys that another process changed, for backends several processes share (a database):
+    /// a store reloads such a key. `None` for a backend one process owns (the file store).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 }
 
 /// Checks a loaded document's major version against the one this build reads.
@@ -476,6 +490,10 @@ impl Storage for FileStorage {
 
     fn location(&self, key: &str) -> String {
         self.path(key).display().to_string()
+    }
+
+    fn journal(&self, key: &str) -> Option<Arc<dyn Journal>> {
+        Some(Arc::new(FileJournal::new(self.inner.dir.clone(), key)))
     }
 }
 

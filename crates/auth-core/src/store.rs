@@ -4,8 +4,9 @@
 //! written here loads in Home Assistant and vice versa. In memory every lookup that sits on a hot
 //! path is indexed: refresh tokens by id and by secret value, credentials by id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use indexmap::IndexMap;
@@ -14,6 +15,7 @@ use serde_json::{Map, Value, json};
 use time::Duration;
 
 use crate::clock::SharedClock;
+use crate::journal::Journal;
 use crate::models::{Credentials, Group, RefreshToken, TokenType, User};
 use crate::permissions::Policy;
 use crate::storage::{SaveOptions, Storage, StorageError, StoredDocument, check_version};
@@ -45,6 +47,8 @@ pub struct AuthData {
     cred_owner: HashMap<String, String>,
     /// Token ids per user, in creation order.
     user_tokens: HashMap<String, Vec<String>>,
+    /// Ids of tokens added, replaced or removed since the last journal record.
+    changed_tokens: HashSet<String>,
 }
 
 impl AuthData {
@@ -65,12 +69,14 @@ impl AuthData {
             .entry(token.user_id.clone())
             .or_default()
             .push(token.id.clone());
+        self.changed_tokens.insert(token.id.clone());
         self.tokens.insert(token.id.clone(), Arc::new(token));
     }
 
     /// Removes a token and its index entries.
     pub fn remove_token(&mut self, id: &str) -> Option<Arc<RefreshToken>> {
         let token = self.tokens.shift_remove(id)?;
+        self.changed_tokens.insert(id.to_owned());
         self.token_by_value.remove(&token.token);
         if let Some(ids) = self.user_tokens.get_mut(&token.user_id) {
             ids.retain(|t| t != id);
@@ -81,8 +87,19 @@ impl AuthData {
     /// Replaces a token (same id and secret) after a metadata change.
     pub fn replace_token(&mut self, token: RefreshToken) {
         if let Some(slot) = self.tokens.get_mut(&token.id) {
+            self.changed_tokens.insert(token.id.clone());
             *slot = Arc::new(token);
         }
+    }
+
+    /// Takes the ids of tokens changed since the last call (what the next journal record holds).
+    pub fn take_changed_tokens(&mut self) -> HashSet<String> {
+        std::mem::take(&mut self.changed_tokens)
+    }
+
+    /// Marks tokens changed again (their journal record could not be written).
+    pub fn mark_tokens_changed(&mut self, ids: impl IntoIterator<Item = String>) {
+        self.changed_tokens.extend(ids);
     }
 
     /// The token whose secret is `value` (indexed; the match is confirmed in constant time).
@@ -150,6 +167,7 @@ impl AuthData {
         for id in self.user_tokens.remove(user_id).unwrap_or_default() {
             if let Some(token) = self.tokens.shift_remove(&id) {
                 self.token_by_value.remove(&token.token);
+                self.changed_tokens.insert(id);
             }
         }
         Some(user)
@@ -466,6 +484,21 @@ impl AuthData {
 
     /// HA's `data` object for this state, key order included.
     pub fn to_json(&self) -> Value {
+        let mut data = self.rest_json();
+        let mut tokens = Vec::with_capacity(self.tokens.len());
+        for user in self.users.values() {
+            for id in self.token_ids_of(&user.id) {
+                if let Some(t) = self.tokens.get(id) {
+                    tokens.push(token_json(t));
+                }
+            }
+        }
+        data["refresh_tokens"] = Value::Array(tokens);
+        data
+    }
+
+    /// HA's `data` object without the refresh tokens: users, groups and credentials.
+    pub fn rest_json(&self) -> Value {
         let users: Vec<Value> = self
             .users
             .values()
@@ -493,7 +526,6 @@ impl AuthData {
             })
             .collect();
         let mut credentials = Vec::new();
-        let mut tokens = Vec::new();
         for user in self.users.values() {
             for c in &user.credentials {
                 credentials.push(json!({
@@ -504,14 +536,109 @@ impl AuthData {
                     "data": c.data,
                 }));
             }
-            for id in self.token_ids_of(&user.id) {
-                if let Some(t) = self.tokens.get(id) {
-                    tokens.push(token_json(t));
+        }
+        json!({"users": users, "groups": groups, "credentials": credentials, "refresh_tokens": []})
+    }
+
+    /// The journal record for the tokens in `changed`: their current state, or their removal.
+    pub fn token_changes(&self, changed: &HashSet<String>) -> (Vec<Value>, Vec<Value>) {
+        let mut put = Vec::new();
+        let mut del = Vec::new();
+        // Creation order, so that replay appends new tokens in the order they were made.
+        let mut present: Vec<(usize, &Arc<RefreshToken>)> = Vec::new();
+        for id in changed {
+            match self.tokens.get_full(id) {
+                Some((index, _, token)) => present.push((index, token)),
+                None => del.push(Value::String(id.clone())),
+            }
+        }
+        present.sort_by_key(|(index, _)| *index);
+        put.extend(present.into_iter().map(|(_, t)| token_json(t)));
+        (put, del)
+    }
+}
+
+/// Applies journal records to HA's `data` object (`spec/storage.md` §2.1 shape): each record
+/// holds `rest` (users, groups, credentials; replaced whole), `put` (tokens added or replaced)
+/// and `del` (ids of removed tokens). Every record states absolute values, so replaying one
+/// twice changes nothing.
+pub fn apply_journal(
+    location: &str,
+    data: &mut Value,
+    records: &[Value],
+) -> Result<(), StorageError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let bad = |problem: String| StorageError::Corrupt {
+        location: location.to_owned(),
+        problem,
+    };
+    let Value::Object(root) = data else {
+        return Err(bad("'data' is not a JSON object".to_owned()));
+    };
+    let mut tokens: IndexMap<String, Option<Value>> = IndexMap::new();
+    if let Some(Value::Array(list)) = root.get("refresh_tokens") {
+        for (i, token) in list.iter().enumerate() {
+            let id = token
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("\u{0}unnamed-{i}"), str::to_owned);
+            tokens.insert(id, Some(token.clone()));
+        }
+    }
+    for (n, record) in records.iter().enumerate() {
+        let field = |k: &str| format!("journal record {n}: '{k}'");
+        if let Some(rest) = record.get("rest") {
+            let Value::Object(rest) = rest else {
+                return Err(bad(format!("{} is not an object", field("rest"))));
+            };
+            for (k, v) in rest {
+                if k != "refresh_tokens" {
+                    root.insert(k.clone(), v.clone());
                 }
             }
         }
-        json!({"users": users, "groups": groups, "credentials": credentials, "refresh_tokens": tokens})
+        for token in record
+            .get("put")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let id = token
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(format!("{} holds a token without an id", field("put"))))?;
+            match tokens.get_mut(id) {
+                Some(slot @ Some(_)) => *slot = Some(token.clone()),
+                Some(None) => {
+                    tokens.shift_remove(id);
+                    tokens.insert(id.to_owned(), Some(token.clone()));
+                }
+                None => {
+                    tokens.insert(id.to_owned(), Some(token.clone()));
+                }
+            }
+        }
+        for id in record
+            .get("del")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let id = id
+                .as_str()
+                .ok_or_else(|| bad(format!("{} holds a non-string", field("del"))))?;
+            if let Some(slot) = tokens.get_mut(id) {
+                *slot = None;
+            }
+        }
     }
+    root.insert(
+        "refresh_tokens".to_owned(),
+        Value::Array(tokens.into_values().flatten().collect()),
+    );
+    Ok(())
 }
 
 fn token_json(t: &RefreshToken) -> Value {
@@ -547,22 +674,41 @@ fn opt_str(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, String
 }
 
 /// The auth store: [`AuthData`] behind a lock, loaded lazily, saved durably or debounced.
+///
+/// With a journal (the file store), a durable save appends what changed since the last one
+/// (group commit: every change made while the previous append ran shares the next append and its
+/// fsync) and `.storage/auth` is rewritten only by compaction: in the background once the journal
+/// outgrows the file, and at [`AuthStore::flush`]. Without one, every save rewrites the document.
 #[derive(Debug)]
 pub struct AuthStore {
     storage: Arc<dyn Storage>,
+    journal: Option<Arc<dyn Journal>>,
     state: RwLock<Option<AuthData>>,
     generation: Mutex<u64>,
     writer: tokio::sync::Mutex<u64>,
     load_lock: tokio::sync::Mutex<()>,
     pending: Mutex<Option<tokio::time::Instant>>,
     wake: tokio::sync::Notify,
+    /// Users, groups and credentials as last journaled (or loaded, or compacted).
+    last_rest: Mutex<Value>,
+    /// Whether `.storage/auth` is behind memory (journal records, soft migrations).
+    needs_compaction: AtomicBool,
+    /// Whether a background compaction is running.
+    compacting: AtomicBool,
+    compact_lock: tokio::sync::Mutex<()>,
+    /// Size of `.storage/auth` as last read or written.
+    main_len: AtomicU64,
     _clock: SharedClock,
 }
+
+/// The journal is compacted once it holds more than this and more than the main file.
+pub const COMPACT_MIN_BYTES: u64 = 1 << 20;
 
 impl AuthStore {
     /// A store over `storage`; nothing is read until first use.
     pub fn new(storage: Arc<dyn Storage>, clock: SharedClock) -> Arc<Self> {
         Arc::new(Self {
+            journal: storage.journal(STORAGE_KEY),
             storage,
             state: RwLock::new(None),
             generation: Mutex::new(0),
@@ -570,6 +716,11 @@ impl AuthStore {
             load_lock: tokio::sync::Mutex::new(()),
             pending: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
+            last_rest: Mutex::new(Value::Null),
+            needs_compaction: AtomicBool::new(false),
+            compacting: AtomicBool::new(false),
+            compact_lock: tokio::sync::Mutex::new(()),
+            main_len: AtomicU64::new(0),
             _clock: clock,
         })
     }
@@ -579,7 +730,8 @@ impl AuthStore {
         &self.storage
     }
 
-    /// Loads `.storage/auth` if not loaded yet. A file that cannot be read is an error, never empty data.
+    /// Loads `.storage/auth` (and replays its journal) if not loaded yet. A file that cannot be
+    /// read is an error, never empty data.
     pub async fn ensure_loaded(self: &Arc<Self>) -> Result<(), StorageError> {
         if self.state.read().is_some() {
             return Ok(());
@@ -588,23 +740,96 @@ impl AuthStore {
         if self.state.read().is_some() {
             return Ok(());
         }
-        let data = match self.storage.load(STORAGE_KEY).await? {
-            None => AuthData::empty(),
+        let location = self.storage.location(STORAGE_KEY);
+        let records = match &self.journal {
+            Some(journal) => journal.replay().await?,
+            None => Vec::new(),
+        };
+        let loaded = self.storage.load(STORAGE_KEY).await?;
+        let (mut data, migrated) = match loaded {
+            None if records.is_empty() => (AuthData::empty(), false),
+            None => {
+                let mut json = AuthData::empty().to_json();
+                apply_journal(&location, &mut json, &records)?;
+                (AuthData::from_json(&location, &json)?, true)
+            }
             Some(doc) => {
                 check_version(self.storage.as_ref(), &doc, STORAGE_VERSION)?;
-                let data = AuthData::from_json(&self.storage.location(STORAGE_KEY), &doc.data)?;
+                self.main_len
+                    .store(doc.to_bytes().len() as u64, Ordering::Relaxed);
+                let mut json = doc.data;
+                apply_journal(&location, &mut json, &records)?;
+                let data = AuthData::from_json(&location, &json)?;
                 // Soft migrations (added system groups, remapped or dropped references, skipped
                 // tokens, defaults filled in) and another minor version are saved by the
                 // scheduled save below, as Home Assistant does, even if nothing else changes.
-                if doc.minor_version != STORAGE_MINOR_VERSION || data.to_json() != doc.data {
-                    self.bump();
-                }
-                data
+                let migrated = doc.minor_version != STORAGE_MINOR_VERSION || data.to_json() != json;
+                (data, migrated)
             }
         };
+        data.take_changed_tokens();
+        *self.last_rest.lock() = data.rest_json();
         *self.state.write() = Some(data);
+        if migrated || !records.is_empty() {
+            self.needs_compaction.store(true, Ordering::Relaxed);
+            self.bump();
+        }
+        if let Some(changes) = self.storage.changes() {
+            self.spawn_reloader(changes);
+        }
         self.schedule_save(INITIAL_LOAD_SAVE_DELAY);
         Ok(())
+    }
+
+    /// Reloads the data whenever another process changed it (a shared database).
+    fn spawn_reloader(self: &Arc<Self>, mut changes: tokio::sync::broadcast::Receiver<String>) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        handle.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match changes.recv().await {
+                    Ok(key) if key != STORAGE_KEY => continue,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+                // Several notifications in a row need one reload.
+                while changes.try_recv().is_ok() {}
+                let Some(store) = weak.upgrade() else { return };
+                if let Err(error) = store.reload().await {
+                    tracing::error!(%error, "reloading the auth store after another process changed it failed");
+                }
+            }
+        });
+    }
+
+    /// Reads the stored data again (another process changed it). Changes of this process not
+    /// yet saved are saved first, so that none is lost.
+    pub async fn reload(self: &Arc<Self>) -> Result<(), StorageError> {
+        loop {
+            let saved = self.writer.lock().await;
+            let location = self.storage.location(STORAGE_KEY);
+            let mut data = match self.storage.load(STORAGE_KEY).await? {
+                None => AuthData::empty(),
+                Some(doc) => {
+                    check_version(self.storage.as_ref(), &doc, STORAGE_VERSION)?;
+                    AuthData::from_json(&location, &doc.data)?
+                }
+            };
+            data.take_changed_tokens();
+            {
+                let mut state = self.state.write();
+                if *self.generation.lock() == *saved {
+                    *self.last_rest.lock() = data.rest_json();
+                    *state = Some(data);
+                    return Ok(());
+                }
+            }
+            drop(saved);
+            self.save_now().await?;
+        }
     }
 
     /// Runs `f` with read access to the loaded data.
@@ -640,35 +865,148 @@ impl AuthStore {
             .unwrap_or(true)
     }
 
-    /// Writes the current state now; returns once it is durable. Concurrent calls share one write
-    /// when one snapshot already covers them.
-    pub async fn save_now(&self) -> Result<(), StorageError> {
+    /// Makes the current state durable; returns once it is. Group commit: callers that arrive
+    /// while a write runs wait for it, and the next write covers all of them at once.
+    pub async fn save_now(self: &Arc<Self>) -> Result<(), StorageError> {
         let wanted = *self.generation.lock();
         let mut saved = self.writer.lock().await;
         if *saved >= wanted {
             return Ok(());
         }
-        let (doc, generation) = {
-            let guard = self.state.read();
-            let Some(data) = guard.as_ref() else {
+        let Some(journal) = &self.journal else {
+            if let Some(data) = self.state.write().as_mut() {
+                data.take_changed_tokens();
+            }
+            let Some((doc, generation)) = self.snapshot() else {
+                return Ok(());
+            };
+            self.storage
+                .save(&doc, SaveOptions { private: true })
+                .await?;
+            *saved = generation;
+            return Ok(());
+        };
+        // What changed since the last record: O(change), not O(all tokens).
+        let (record, changed, rest, generation) = {
+            let mut guard = self.state.write();
+            let Some(data) = guard.as_mut() else {
                 return Ok(());
             };
             let generation = *self.generation.lock();
-            (
+            let changed = data.take_changed_tokens();
+            let (put, del) = data.token_changes(&changed);
+            let rest = data.rest_json();
+            let mut record = Map::new();
+            if rest != *self.last_rest.lock() {
+                record.insert("rest".to_owned(), rest.clone());
+            }
+            if !put.is_empty() {
+                record.insert("put".to_owned(), Value::Array(put));
+            }
+            if !del.is_empty() {
+                record.insert("del".to_owned(), Value::Array(del));
+            }
+            (record, changed, rest, generation)
+        };
+        if record.is_empty() {
+            *saved = generation;
+            return Ok(());
+        }
+        if let Err(error) = journal.append(&Value::Object(record)).await {
+            if let Some(data) = self.state.write().as_mut() {
+                data.mark_tokens_changed(changed);
+            }
+            return Err(error);
+        }
+        *self.last_rest.lock() = rest;
+        *saved = generation;
+        if !journal.compacts() {
+            return Ok(());
+        }
+        self.needs_compaction.store(true, Ordering::Relaxed);
+        let threshold = COMPACT_MIN_BYTES.max(self.main_len.load(Ordering::Relaxed));
+        if journal.len() > threshold {
+            self.spawn_compaction();
+        }
+        Ok(())
+    }
+
+    /// The whole document as it is in memory, and the generation it holds.
+    fn snapshot(&self) -> Option<(StoredDocument, u64)> {
+        let guard = self.state.read();
+        let data = guard.as_ref()?;
+        let generation = *self.generation.lock();
+        Some((
+            StoredDocument::new(
+                STORAGE_KEY,
+                STORAGE_VERSION,
+                STORAGE_MINOR_VERSION,
+                data.to_json(),
+            ),
+            generation,
+        ))
+    }
+
+    fn spawn_compaction(self: &Arc<Self>) {
+        if self.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            self.compacting.store(false, Ordering::Release);
+            return;
+        };
+        let store = self.clone();
+        handle.spawn(async move {
+            if let Err(error) = store.compact().await {
+                tracing::error!(%error, "compacting the auth journal failed; will retry later");
+            }
+            store.compacting.store(false, Ordering::Release);
+        });
+    }
+
+    /// Folds the journal into `.storage/auth`: seals the journal (later changes go to a new
+    /// segment), writes the whole state in Home Assistant's format, then deletes the sealed
+    /// segments. Appends go on meanwhile; a crash at any point replays to the same state.
+    pub async fn compact(&self) -> Result<(), StorageError> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        let _compacting = self.compact_lock.lock().await;
+        let mark = {
+            // No append in flight while sealing.
+            let _writer = self.writer.lock().await;
+            self.needs_compaction.store(false, Ordering::Relaxed);
+            journal.seal()
+        };
+        let Some(data) = self.state.read().clone() else {
+            return Ok(());
+        };
+        let written = async {
+            let doc = tokio::task::spawn_blocking(move || {
                 StoredDocument::new(
                     STORAGE_KEY,
                     STORAGE_VERSION,
                     STORAGE_MINOR_VERSION,
                     data.to_json(),
-                ),
-                generation,
-            )
-        };
-        self.storage
-            .save(&doc, SaveOptions { private: true })
-            .await?;
-        *saved = generation;
-        Ok(())
+                )
+            })
+            .await
+            .map_err(|e| StorageError::Write {
+                location: self.storage.location(STORAGE_KEY),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            self.storage
+                .save(&doc, SaveOptions { private: true })
+                .await?;
+            self.main_len
+                .store(doc.to_bytes().len() as u64, Ordering::Relaxed);
+            journal.discard_sealed(mark).await
+        }
+        .await;
+        if written.is_err() {
+            self.needs_compaction.store(true, Ordering::Relaxed);
+        }
+        written
     }
 
     /// Schedules a debounced save within `delay` (an earlier pending save is kept).
@@ -710,9 +1048,15 @@ impl AuthStore {
         }
     }
 
-    /// Writes pending changes (call on shutdown).
-    pub async fn flush(&self) -> Result<(), StorageError> {
+    /// Writes pending changes and folds the journal into `.storage/auth` (call on shutdown):
+    /// afterwards the directory holds exactly Home Assistant's format.
+    pub async fn flush(self: &Arc<Self>) -> Result<(), StorageError> {
         *self.pending.lock() = None;
-        self.save_now().await
+        self.save_now().await?;
+        let journaled = self.journal.as_ref().is_some_and(|j| !j.is_empty());
+        if self.needs_compaction.load(Ordering::Relaxed) || journaled {
+            self.compact().await?;
+        }
+        Ok(())
     }
 }

@@ -26,6 +26,8 @@ pub struct HostOptions {
     pub password_policy: PasswordPolicy,
     /// Bounds of the manager's in-memory tables.
     pub limits: ManagerLimits,
+    /// Where the stores live instead of `<config>/.storage` (e.g. a database); `None`: the file store.
+    pub storage: Option<Arc<dyn Storage>>,
 }
 
 impl Default for HostOptions {
@@ -35,6 +37,7 @@ impl Default for HostOptions {
             rng: Arc::new(OsRng),
             password_policy: PasswordPolicy::default(),
             limits: ManagerLimits::default(),
+            storage: None,
         }
     }
 }
@@ -159,7 +162,8 @@ impl Host {
         let config = loader.load(&config_dir.join("configuration.yaml"))?;
         let storage = Arc::new(FileStorage::new(config_dir.join(".storage")));
         let lock = storage.lock()?;
-        let manager = auth_manager_from_config(&config, storage.clone(), options).await?;
+        let stores: Arc<dyn Storage> = options.storage.clone().unwrap_or_else(|| storage.clone());
+        let manager = auth_manager_from_config(&config, stores, options).await?;
         Ok(Self {
             config_dir,
             config,

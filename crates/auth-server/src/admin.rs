@@ -102,6 +102,19 @@ pub enum StorageCommand {
         /// Store key (file name in .storage).
         key: String,
     },
+    /// Copy every store of `.storage` (the auth journal included) into a PostgreSQL database,
+    /// replacing what it holds for those stores.
+    Import {
+        /// The database, `postgres://user@host/db`.
+        #[arg(long, value_name = "URL")]
+        database_url: String,
+    },
+    /// Write every store of a PostgreSQL database into `.storage`, in Home Assistant's format.
+    Export {
+        /// The database, `postgres://user@host/db`.
+        #[arg(long, value_name = "URL")]
+        database_url: String,
+    },
 }
 
 async fn open(config_dir: &Path) -> Result<Host> {
@@ -353,7 +366,7 @@ pub fn schema() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn storage(config_dir: &Path, command: StorageCommand) -> Result<ExitCode> {
+pub async fn storage(config_dir: &Path, command: StorageCommand) -> Result<ExitCode> {
     let storage = FileStorage::new(config_dir.join(".storage"));
     let _lock = storage.lock()?;
     match command {
@@ -365,6 +378,12 @@ pub fn storage(config_dir: &Path, command: StorageCommand) -> Result<ExitCode> {
                 storage.backup_path(&key).display()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        StorageCommand::Import { database_url } => {
+            crate::transfer::import(&storage, &database_url).await
+        }
+        StorageCommand::Export { database_url } => {
+            crate::transfer::export(&storage, &database_url).await
         }
     }
 }

@@ -9,6 +9,8 @@
 //! hass-auth check-config -c DIR
 //! hass-auth schema
 //! hass-auth storage -c DIR restore KEY
+//! hass-auth storage -c DIR import --database-url postgres://...
+//! hass-auth storage -c DIR export --database-url postgres://...
 //! ```
 //!
 //! Exit codes: 0 success, 1 the command's outcome was negative (user not found, invalid auth,
@@ -20,6 +22,7 @@ mod listen;
 mod owner;
 mod serve;
 mod tls;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -132,7 +135,7 @@ fn main() -> ExitCode {
             Command::Storage {
                 config_dir,
                 command,
-            } => admin::storage(&config_dir, command),
+            } => admin::storage(&config_dir, command).await,
             Command::Ban {
                 config_dir,
                 command,

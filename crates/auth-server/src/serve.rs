@@ -32,9 +32,32 @@ pub struct ServeArgs {
     /// Authorization codes can be redeemed for this many seconds (default 600, as Home Assistant).
     #[arg(long, value_name = "SECONDS")]
     auth_code_lifetime: Option<u64>,
+    /// Keep users, tokens and the other stores in this PostgreSQL database
+    /// (`postgres://user@host/db`) instead of `<config>/.storage`.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Connection limits.
     #[command(flatten)]
     connections: ConnectionArgs,
+}
+
+/// The database of `--database-url`, when given.
+async fn database(url: Option<&str>) -> Result<Option<std::sync::Arc<dyn auth_core::Storage>>> {
+    let Some(url) = url else { return Ok(None) };
+    #[cfg(feature = "postgres")]
+    {
+        let storage = storage_postgres::PgStorage::connect(url)
+            .await
+            .context("cannot open the database of --database-url")?;
+        Ok(Some(std::sync::Arc::new(storage)))
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = url;
+        anyhow::bail!(
+            "--database-url: this build has no PostgreSQL support (cargo feature `postgres`)"
+        )
+    }
 }
 
 /// Limits of the HTTP listener.
@@ -168,6 +191,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     let options = HostOptions {
         limits: limits(&args),
+        storage: database(args.database_url.as_deref()).await?,
         ..HostOptions::default()
     };
     let host = Host::from_config_dir_with(&dir, options, &ConfigLoader::new())

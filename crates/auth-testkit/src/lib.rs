@@ -6,6 +6,7 @@
 pub mod conformance;
 pub mod fakes;
 pub mod http;
+pub mod postgres;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
@@ -92,4 +93,45 @@ pub fn clock_at(unix: i64) -> Arc<ManualClock> {
 /// A deterministic random source.
 pub fn seeded_rng(seed: u64) -> Arc<SeededRng> {
     Arc::new(SeededRng::new(seed))
+}
+
+/// The `data` of `.storage/auth` as a restarted process reads it: the file (if any) with the
+/// auth journal (`auth.journal.<n>`) replayed on top. Durable changes are in the journal until a
+/// compaction or clean stop folds them into the file.
+pub async fn stored_auth(storage_dir: &Path) -> serde_json::Value {
+    use auth_core::Journal;
+    let path = storage_dir.join("auth");
+    let mut data = match std::fs::read(&path) {
+        Ok(bytes) => {
+            auth_core::StoredDocument::from_file_bytes("auth", &path.display().to_string(), &bytes)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .expect("the auth file has data")
+                .data
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            serde_json::json!({"users": [], "groups": [], "credentials": [], "refresh_tokens": []})
+        }
+        Err(e) => panic!("{}: {e}", path.display()),
+    };
+    let records = auth_core::FileJournal::new(storage_dir, "auth")
+        .replay()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    auth_core::store::apply_journal("auth", &mut data, &records).unwrap_or_else(|e| panic!("{e}"));
+    data
+}
+
+/// The auth journal's segments (`auth.journal.<n>`) in `storage_dir`, oldest first.
+pub fn journal_segments(storage_dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(storage_dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", storage_dir.display()))
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            let n = name.strip_prefix("auth.journal.")?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
 }

@@ -6,6 +6,7 @@ mod chain;
 mod codes;
 mod fixtures;
 mod history;
+mod journal;
 mod login_flow;
 mod login_placeholders;
 mod permissions;

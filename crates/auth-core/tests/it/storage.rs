@@ -169,14 +169,17 @@ async fn newer_major_version_is_refused() {
 #[tokio::test]
 async fn restore_backup_brings_back_the_last_good_copy() {
     let (config, clock, manager) = fresh().await;
+    // `.storage/auth` (and its last good copy) is written by compaction, e.g. at a clean stop.
     manager
         .create_user(Some("First".into()), vec![], false)
         .await
         .unwrap();
+    manager.flush().await.unwrap();
     manager
         .create_user(Some("Second".into()), vec![], false)
         .await
         .unwrap();
+    manager.flush().await.unwrap();
     drop(manager);
     let path = config.storage_dir().join("auth");
     std::fs::write(&path, vec![0u8; 100]).unwrap();

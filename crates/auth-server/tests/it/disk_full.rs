@@ -1,11 +1,11 @@
-//! Write errors: the server runs under a file-size limit (`ulimit -f`), so that once
-//! `.storage/auth` would outgrow it every write fails with EFBIG, as on a full disk. The request
-//! that needed the write fails with a clear error, the previous file stays intact, and the
-//! server keeps serving what it can.
+//! Write errors: the server runs under a file-size limit (`ulimit -f`), so that once the auth
+//! journal's segment would outgrow it the write fails with EFBIG, as on a full disk. The request
+//! that needed the write fails with a clear error, what is on disk stays intact, and the server
+//! keeps serving what it can (the next write goes to a new segment). Then the storage directory
+//! is swapped for a plain file, so that every write fails.
 
 use std::collections::BTreeSet;
 
-use auth_core::StoredDocument;
 use auth_testkit::TempConfig;
 use auth_testkit::http::Request;
 use serde_json::{Value, json};
@@ -25,17 +25,28 @@ fn file_size_limit(pid: u32) -> u64 {
     line.split_whitespace().nth(3).unwrap().parse().unwrap()
 }
 
-fn stored_tokens(path: &std::path::Path) -> BTreeSet<String> {
-    let bytes = std::fs::read(path).unwrap();
-    let doc = StoredDocument::from_file_bytes("auth", &path.display().to_string(), &bytes)
-        .expect("the file on disk parses")
-        .expect("and has data");
-    doc.data["refresh_tokens"]
+/// The refresh tokens a restart would read: `.storage/auth` with the journal replayed on top.
+async fn stored_tokens(storage: &std::path::Path) -> BTreeSet<String> {
+    auth_testkit::stored_auth(storage).await["refresh_tokens"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["token"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The largest of `.storage/auth` and the journal segments.
+fn largest_auth_file(storage: &std::path::Path) -> u64 {
+    std::fs::read_dir(storage)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            let name = e.file_name().into_string().unwrap();
+            name == "auth" || name.starts_with("auth.journal.")
+        })
+        .map(|e| e.metadata().unwrap().len())
+        .max()
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,9 +66,9 @@ async fn a_failed_write_fails_the_request_keeps_the_file_and_the_server() {
     let addr = server.addr;
     let owner = client::onboard(addr, "owner", "owner-pw").await;
     let owner_access = owner["access_token"].as_str().unwrap().to_owned();
-    let auth_path = config.storage_dir().join("auth");
+    let storage_dir = config.storage_dir();
 
-    // Sign in until `.storage/auth` cannot grow any more.
+    // Sign in until the journal segment cannot grow any more.
     let mut acked = vec![owner["refresh_token"].as_str().unwrap().to_owned()];
     let failure = loop {
         let code = client::login_code(
@@ -95,8 +106,8 @@ async fn a_failed_write_fails_the_request_keeps_the_file_and_the_server() {
         json!({"error": "temporarily_unavailable",
             "error_description": "The auth store could not be written; nothing was changed"})
     );
-    let on_disk = stored_tokens(&auth_path);
-    assert!(std::fs::metadata(&auth_path).unwrap().len() <= limit);
+    let on_disk = stored_tokens(&storage_dir).await;
+    assert!(largest_auth_file(&storage_dir) <= limit);
     for token in &acked {
         assert!(on_disk.contains(token), "an acknowledged token is on disk");
     }
@@ -110,24 +121,14 @@ async fn a_failed_write_fails_the_request_keeps_the_file_and_the_server() {
     assert_eq!(client::api_status(addr, &owner_access).await.unwrap(), 200);
     assert_eq!(client::refresh(addr, &acked[1]).await.unwrap().status, 200);
     assert_eq!(Request::get("/auth/providers").send(addr).await.status, 200);
-    // A websocket command that needs a write says it failed.
-    let mut ws = Ws::connect(addr, &owner_access).await.unwrap();
-    let mut create = json!({"type": "config/auth/create", "name": "Nobody"});
-    let reply = ws.command(&mut create).await.unwrap();
-    assert_eq!(reply["success"], false, "{reply}");
-    let listed = ws.ok(json!({"type": "config/auth/list"})).await.unwrap();
-    assert!(
-        listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|u: &Value| u["name"] != "Nobody"),
-        "a failed create leaves no user behind"
+    assert_eq!(
+        stored_tokens(&storage_dir).await,
+        on_disk,
+        "what is on disk is unchanged"
     );
-    assert_eq!(stored_tokens(&auth_path), on_disk, "the file is unchanged");
 
-    // A smaller file still fits: revoking works under the size limit. To make every write fail,
-    // the storage directory is swapped for a plain file while the server runs.
+    // To make every write fail, the storage directory is swapped for a plain file while the
+    // server runs.
     let storage = config.storage_dir();
     let moved = config.path().join(".storage-away");
     std::fs::rename(&storage, &moved).unwrap();
@@ -150,12 +151,27 @@ async fn a_failed_write_fails_the_request_keeps_the_file_and_the_server() {
         200,
         "and the token is indeed still valid (not revoked in memory only)"
     );
+    // A websocket command that needs a write says it failed.
+    let mut ws = Ws::connect(addr, &owner_access).await.unwrap();
+    let mut create = json!({"type": "config/auth/create", "name": "Nobody"});
+    let reply = ws.command(&mut create).await.unwrap();
+    assert_eq!(reply["success"], false, "{reply}");
+    let listed = ws.ok(json!({"type": "config/auth/list"})).await.unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u: &Value| u["name"] != "Nobody"),
+        "a failed create leaves no user behind"
+    );
     std::fs::remove_file(&storage).unwrap();
     std::fs::rename(&moved, &storage).unwrap();
     client::revoke(addr, &acked[2]).await.unwrap();
     assert_eq!(client::refresh(addr, &acked[2]).await.unwrap().status, 400);
     let revoked = acked.remove(2);
-    assert!(!stored_tokens(&auth_path).contains(&revoked));
+    // A small record still fits (in a new journal segment): revoking works under the size limit.
+    assert!(!stored_tokens(&storage_dir).await.contains(&revoked));
 
     // The shutdown flushes usage data if it fits, or says it could not (exit 3); the process is
     // never killed by the limit (SIGXFSZ is caught).

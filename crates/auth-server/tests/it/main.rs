@@ -18,6 +18,7 @@ mod notify;
 mod oidc;
 mod owner;
 mod passkeys;
+mod postgres;
 mod serve;
 mod soak;
 mod tls;

@@ -118,9 +118,10 @@ async fn change_username_updates_file_credential_and_login() {
         json!({"username": "alicia"})
     );
     assert_eq!(ha.username_of(&reloaded).as_deref(), Some("alicia"));
-    // Durable in the auth store file too.
+    // Durable in the auth store too (what a restart reads: the file and its journal).
     let auth_file =
-        std::fs::read_to_string(env.config.storage_dir().join("auth")).expect("auth file");
+        serde_json::to_string_pretty(&auth_testkit::stored_auth(&env.config.storage_dir()).await)
+            .unwrap();
     assert!(
         auth_file.contains("\"username\": \"alicia\""),
         "{auth_file}"

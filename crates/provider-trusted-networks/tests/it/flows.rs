@@ -46,7 +46,9 @@ async fn picking_a_user_links_a_credential_once() {
     // Linked at once and on disk: a fresh manager over the same files sees it.
     let alice = env.manager.user(&env.users.alice).expect("alice");
     assert_eq!(alice.credentials, vec![credentials.clone()]);
-    let text = std::fs::read_to_string(env.config.storage_dir().join("auth")).expect("auth file");
+    let text = auth_testkit::stored_auth(&env.config.storage_dir())
+        .await
+        .to_string();
     assert!(text.contains(&credentials.id), "credential saved");
     assert_eq!(
         env.manager

@@ -1,0 +1,249 @@
+//! `hass-auth serve --database-url`: the stores live in PostgreSQL (a throwaway cluster), nothing
+//! in `.storage`, and a restarted server (even after `kill -9`) has every acknowledged change.
+
+use auth_testkit::TempConfig;
+use auth_testkit::http::Request;
+use auth_testkit::postgres::PgCluster;
+use serde_json::json;
+
+use crate::client;
+use crate::support::{BASIC_CONFIG, serve, write_config};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_url_keeps_every_store_in_postgres() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("serve");
+    let config = TempConfig::empty();
+    write_config(config.path(), BASIC_CONFIG);
+    let dir = config.path().to_str().unwrap().to_owned();
+    let args = ["-c", dir.as_str(), "--database-url", url.as_str()];
+    let server = serve(config.path(), &args)
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    let owner = client::onboard(server.addr, "owner", "owner-pw").await;
+    let owner_refresh = owner["refresh_token"].as_str().unwrap().to_owned();
+    let demo = client::login(
+        server.addr,
+        json!(["insecure_example", null]),
+        "demo",
+        "demo",
+    )
+    .await
+    .unwrap();
+    let revoked = client::login(
+        server.addr,
+        json!(["insecure_example", null]),
+        "demo",
+        "demo",
+    )
+    .await
+    .unwrap();
+    let revoked = revoked["refresh_token"].as_str().unwrap().to_owned();
+    client::revoke(server.addr, &revoked).await.unwrap();
+    // Killed, not stopped: what was acknowledged is committed rows, not a pending flush.
+    server.kill().await;
+    let files: Vec<String> = std::fs::read_dir(config.storage_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != ".hass-auth.lock")
+        .collect();
+    assert!(files.is_empty(), "nothing is kept in .storage: {files:?}");
+
+    let server = serve(config.path(), &args)
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    for refresh in [&owner_refresh, demo["refresh_token"].as_str().unwrap()] {
+        assert_eq!(
+            client::refresh(server.addr, refresh).await.unwrap().status,
+            200
+        );
+    }
+    assert_eq!(
+        client::refresh(server.addr, &revoked).await.unwrap().status,
+        400
+    );
+    // The owner's password (provider_passwords) came back, and onboarding stays closed
+    // (onboarding_steps): nobody else can make themselves owner.
+    client::login(
+        server.addr,
+        json!(["homeassistant", null]),
+        "owner",
+        "owner-pw",
+    )
+    .await
+    .unwrap();
+    let again = Request::post("/api/onboarding/users")
+        .json(&json!({"client_id": client::CLIENT_ID, "name": "Intruder",
+            "username": "intruder", "password": "pw", "language": "en"}))
+        .send(server.addr)
+        .await;
+    assert_ne!(again.status, 200, "{}", again.text());
+    assert_eq!(server.stop().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_import_and_export_round_trip_home_assistants_files() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("transfer");
+    let source = TempConfig::from_fixture("ha-2026.2.3");
+    let source_dir = source.path().to_str().unwrap().to_owned();
+    let imported = crate::support::run(
+        source.path(),
+        &[
+            "storage",
+            "-c",
+            &source_dir,
+            "import",
+            "--database-url",
+            &url,
+        ],
+    )
+    .await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let target = TempConfig::empty();
+    let target_dir = target.path().to_str().unwrap().to_owned();
+    let exported = crate::support::run(
+        target.path(),
+        &[
+            "storage",
+            "-c",
+            &target_dir,
+            "export",
+            "--database-url",
+            &url,
+        ],
+    )
+    .await;
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    let mut keys = Vec::new();
+    for entry in std::fs::read_dir(source.storage_dir()).unwrap() {
+        let key = entry.unwrap().file_name().into_string().unwrap();
+        if key.starts_with('.') {
+            continue; // the lock the import took
+        }
+        let read = |dir: &std::path::Path| {
+            let path = dir.join(&key);
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{key}: {e}"));
+            auth_core::StoredDocument::from_file_bytes(&key, &path.display().to_string(), &bytes)
+                .unwrap()
+                .unwrap()
+                .to_bytes()
+        };
+        assert_eq!(
+            String::from_utf8(read(&target.storage_dir())).unwrap(),
+            String::from_utf8(read(&source.storage_dir())).unwrap(),
+            "{key}"
+        );
+        keys.push(key);
+    }
+    assert!(keys.len() >= 4, "{keys:?}");
+    // The exported directory serves: the fixture's owner signs in.
+    write_config(target.path(), BASIC_CONFIG);
+    let server = serve(target.path(), &["-c", &target_dir])
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    assert!(
+        client::api_status(server.addr, "not.a.token")
+            .await
+            .unwrap()
+            == 401
+    );
+    assert_eq!(server.stop().await, 0);
+}
+
+/// Polls `check` (every 5 ms, up to 10 s) until it holds.
+async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_on_one_database_agree_on_sign_ins_and_revocations() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("three");
+    let configs: Vec<TempConfig> = (0..3).map(|_| TempConfig::empty()).collect();
+    let mut servers = Vec::new();
+    for (i, config) in configs.iter().enumerate() {
+        write_config(config.path(), BASIC_CONFIG);
+        let dir = config.path().to_str().unwrap().to_owned();
+        let server = serve(config.path(), &["-c", &dir, "--database-url", &url])
+            .await
+            .unwrap_or_else(|o| panic!("{}", o.stderr));
+        if i == 0 {
+            // Onboarding is read once per process: finish it before the others start.
+            let owner = client::onboard(server.addr, "owner", "owner-pw").await;
+            let first = client::login(
+                server.addr,
+                json!(["insecure_example", null]),
+                "demo",
+                "demo",
+            )
+            .await
+            .unwrap();
+            servers.push((server, owner, first));
+        } else {
+            servers.push((server, json!(null), json!(null)));
+        }
+    }
+    let addrs: Vec<_> = servers.iter().map(|(s, _, _)| s.addr).collect();
+    let owner_access = servers[0].1["access_token"].as_str().unwrap().to_owned();
+    // The owner's access token works on every instance (the user and token are shared).
+    for addr in &addrs {
+        assert_eq!(client::api_status(*addr, &owner_access).await.unwrap(), 200);
+    }
+    // Round robin: each whole sign-in on the next server, each refresh on the one after.
+    let mut refresh_tokens = vec![servers[0].2["refresh_token"].as_str().unwrap().to_owned()];
+    for i in 0..6 {
+        let tokens = client::login(
+            addrs[i % 3],
+            json!(["insecure_example", null]),
+            "demo",
+            "demo",
+        )
+        .await
+        .unwrap();
+        refresh_tokens.push(tokens["refresh_token"].as_str().unwrap().to_owned());
+    }
+    for (i, refresh) in refresh_tokens.iter().enumerate() {
+        let addr = addrs[(i + 1) % 3];
+        eventually("a refresh token made on another server", || async move {
+            client::refresh(addr, refresh).await.unwrap().status == 200
+        })
+        .await;
+    }
+    // One revocation, and every server refuses the token and its access tokens.
+    let victim = refresh_tokens[2].clone();
+    let access = client::refresh(addrs[0], &victim).await.unwrap().json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client::revoke(addrs[1], &victim).await.unwrap();
+    for &addr in &addrs {
+        let (victim, access) = (&victim, &access);
+        eventually("a revocation made on another server", || async move {
+            client::refresh(addr, victim).await.unwrap().status == 400
+                && client::api_status(addr, access).await.unwrap() == 401
+        })
+        .await;
+    }
+    // The other tokens still work everywhere.
+    for (i, refresh) in refresh_tokens.iter().enumerate().filter(|(i, _)| *i != 2) {
+        assert_eq!(
+            client::refresh(addrs[i % 3], refresh).await.unwrap().status,
+            200
+        );
+    }
+    for (server, _, _) in servers {
+        assert_eq!(server.stop().await, 0);
+    }
+}
