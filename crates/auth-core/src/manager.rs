@@ -1097,7 +1097,7 @@ impl AuthManager {
         let name = self.user(user_id).and_then(|u| u.name);
         let mut flow = module.setup_flow(user_id, name.as_deref()).await?;
         // Replacing an enrolment needs the current second factor first.
-        if module.is_user_setup(user_id).await? {
+        if module.setup_replaces_enrolment() && module.is_user_setup(user_id).await? {
             flow = Box::new(crate::mfa_setup::ReauthFirst::new(
                 module.clone(),
                 user_id.to_owned(),
