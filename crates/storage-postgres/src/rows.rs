@@ -245,6 +245,7 @@ pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<(), Er
         .await?;
         replace_rest(tx, list("users"), list("groups"), list("credentials")).await?;
     }
+    let mut put: Vec<&str> = Vec::new();
     for token in record
         .get("put")
         .and_then(Value::as_array)
@@ -252,6 +253,17 @@ pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<(), Er
         .flatten()
     {
         upsert_token(tx, token).await?;
+        put.extend(token.get("id").and_then(Value::as_str));
+    }
+    if !put.is_empty() {
+        // An upsert that waited for another instance's revocation to commit was checked against
+        // revoked_tokens before that commit and may have put the row back; this statement sees
+        // the revocation (a new snapshot) and takes the token out again.
+        tx.execute(
+            "DELETE FROM refresh_tokens r USING revoked_tokens v WHERE r.id = v.id AND r.id = ANY($1)",
+            &[&put],
+        )
+        .await?;
     }
     let del: Vec<&str> = record
         .get("del")
