@@ -1,6 +1,6 @@
 //! Authorization codes: single use, bound to a client id, 10 minutes, bounded in number.
 //!
-//! A redeemed code is remembered (as [`Entry::Redeemed`], with the refresh tokens issued from
+//! A redeemed code is remembered (as `Entry::Redeemed`, with the refresh tokens issued from
 //! it) until its lifetime ends, so that presenting it again revokes those tokens (RFC 9700
 //! §4.2.4: a second redemption means the code leaked).
 
