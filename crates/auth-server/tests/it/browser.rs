@@ -6,7 +6,6 @@
 //! failing test also leaves the page's HTML and browser console there.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_testkit::TempConfig;
@@ -27,13 +26,6 @@ const FIXTURE_LLAT_ID: &str = "0da87881ddf24ee7a3dcbd4e8f290c4d";
 const TAB: &str = "\u{E004}";
 const ENTER: &str = "\u{E007}";
 
-fn artifacts() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target/tmp has a parent")
-        .join("browser-artifacts")
-}
-
 struct Site {
     server: Option<ServerProcess>,
     addr: SocketAddr,
@@ -53,7 +45,7 @@ impl Site {
             .await
             .unwrap_or_else(|o| panic!("server did not start: {}", o.stderr));
         let addr = server.addr;
-        let browser = Browser::start(name, &artifacts());
+        let browser = Browser::start(name, &crate::support::browser_artifacts());
         Site {
             server: Some(server),
             addr,
@@ -113,17 +105,7 @@ impl Site {
 
     /// No script error and no content-security-policy violation in the console so far.
     fn assert_clean_console(&self) {
-        let bad: Vec<_> = self
-            .browser
-            .console()
-            .into_iter()
-            .filter(|(level, message)| {
-                level == "SEVERE"
-                    && !message.contains("favicon.ico")
-                    && !message.contains("status of 400")
-            })
-            .collect();
-        assert!(bad.is_empty(), "browser console: {bad:?}");
+        crate::support::assert_clean_console(&self.browser);
     }
 
     async fn stop(mut self) {
@@ -549,7 +531,7 @@ async fn onboarding_page_creates_the_owner_and_signs_them_in() {
     let mut site = Site {
         addr: server.addr,
         server: Some(server),
-        browser: Browser::start("onboarding", &artifacts()),
+        browser: Browser::start("onboarding", &crate::support::browser_artifacts()),
         _config: config,
     };
     let b = &site.browser;

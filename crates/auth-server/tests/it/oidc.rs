@@ -509,11 +509,7 @@ async fn chromium_signs_in_through_our_login_page() {
         200
     );
 
-    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target/tmp has a parent")
-        .join("browser-artifacts");
-    let mut b = Browser::start("oidc", &artifacts);
+    let mut b = Browser::start("oidc", &crate::support::browser_artifacts());
     b.goto(&format!("http://{}/", server.addr));
     b.wait_text("#signed-out", "You are not signed in");
     b.click("#signin");
@@ -541,12 +537,7 @@ async fn chromium_signs_in_through_our_login_page() {
         Value::Null,
         "not kept: the box was unticked before leaving"
     );
-    let bad: Vec<_> = b
-        .console()
-        .into_iter()
-        .filter(|(level, message)| level == "SEVERE" && !message.contains("favicon.ico"))
-        .collect();
-    assert!(bad.is_empty(), "browser console: {bad:?}");
+    crate::support::assert_clean_console(&b);
     b.quit();
     assert_eq!(server.stop().await, 0);
     op.stop().await;

@@ -9,7 +9,6 @@
 //! with whatever resident key it holds.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use auth_testkit::TempConfig;
 use auth_testkit::webdriver::Browser;
@@ -31,8 +30,6 @@ const CONFIG: &str = "homeassistant:
       allow_any_port: true
 ";
 
-/// Makes the page's `navigator.credentials.get` ignore `allowCredentials` while
-/// `window.__anyKey` is true.
 /// Every password login must pass a passkey (enrolled during the first one).
 const CHAIN_CONFIG: &str = "homeassistant:
   auth_providers:
@@ -45,6 +42,8 @@ const CHAIN_CONFIG: &str = "homeassistant:
       allow_any_port: true
 ";
 
+/// Makes the page's `navigator.credentials.get` ignore `allowCredentials` while
+/// `window.__anyKey` is true.
 const ANY_KEY_SCRIPT: &str = "
   if (!window.__wrapped) {
     const original = navigator.credentials.get.bind(navigator.credentials);
@@ -68,13 +67,6 @@ const ROGUE_KEY_SCRIPT: &str = "
   } }).then((c) => c.id);
 ";
 
-fn artifacts() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target/tmp has a parent")
-        .join("browser-artifacts")
-}
-
 struct Site {
     server: Option<ServerProcess>,
     addr: SocketAddr,
@@ -95,7 +87,7 @@ impl Site {
             .await
             .unwrap_or_else(|o| panic!("server did not start: {}", o.stderr));
         let addr = server.addr;
-        let browser = Browser::start(name, &artifacts());
+        let browser = Browser::start(name, &crate::support::browser_artifacts());
         let authenticator = browser.add_virtual_authenticator();
         Site {
             server: Some(server),
@@ -223,17 +215,7 @@ impl Site {
     }
 
     fn assert_clean_console(&self) {
-        let bad: Vec<_> = self
-            .browser
-            .console()
-            .into_iter()
-            .filter(|(level, message)| {
-                level == "SEVERE"
-                    && !message.contains("favicon.ico")
-                    && !message.contains("status of 400")
-            })
-            .collect();
-        assert!(bad.is_empty(), "browser console: {bad:?}");
+        crate::support::assert_clean_console(&self.browser);
     }
 
     async fn stop(mut self) {

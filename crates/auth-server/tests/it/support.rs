@@ -202,3 +202,27 @@ pub fn write_config(dir: &Path, yaml: &str) {
 
 /// A config with the homeassistant provider and a demo insecure_example user.
 pub const BASIC_CONFIG: &str = "homeassistant:\n  auth_providers:\n    - type: homeassistant\n    - type: insecure_example\n      users:\n        - username: demo\n          password: demo\n";
+
+/// Where the browser tests leave screenshots (and, on failure, the page and its console):
+/// `target/browser-artifacts/`.
+pub fn browser_artifacts() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target/tmp has a parent")
+        .join("browser-artifacts")
+}
+
+/// No script error and no content-security-policy violation in the browser console so far
+/// (a missing favicon and a refused request's 400 are expected).
+pub fn assert_clean_console(browser: &auth_testkit::webdriver::Browser) {
+    let bad: Vec<_> = browser
+        .console()
+        .into_iter()
+        .filter(|(level, message)| {
+            level == "SEVERE"
+                && !message.contains("favicon.ico")
+                && !message.contains("status of 400")
+        })
+        .collect();
+    assert!(bad.is_empty(), "browser console: {bad:?}");
+}
