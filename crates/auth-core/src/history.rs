@@ -25,7 +25,9 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::storage::{SaveOptions, Storage, StorageError, StoredDocument, check_version};
+use crate::storage::{
+    SaveOptions, Storage, StorageError, StoredDocument, check_version, users_object,
+};
 use crate::store::SAVE_DELAY;
 use crate::timefmt::{parse_iso, to_iso};
 
@@ -163,11 +165,7 @@ impl SignInHistory {
                 location: storage.location(STORAGE_KEY),
                 problem,
             };
-            let users = doc
-                .data
-                .get("users")
-                .and_then(Value::as_object)
-                .ok_or_else(|| corrupt("field 'data.users' is missing or not an object".into()))?;
+            let users = users_object(storage.as_ref(), STORAGE_KEY, &doc)?;
             for (user_id, entries) in users {
                 let entries = entries.as_array().ok_or_else(|| {
                     corrupt(format!("field 'data.users.{user_id}' is not a list"))

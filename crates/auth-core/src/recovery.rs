@@ -22,7 +22,9 @@ use time::OffsetDateTime;
 
 use crate::error::AuthError;
 use crate::rng::Rng;
-use crate::storage::{SaveOptions, Storage, StorageError, StoredDocument, check_version};
+use crate::storage::{
+    SaveOptions, Storage, StorageError, StoredDocument, check_version, users_object,
+};
 use crate::timefmt::{parse_iso, to_iso};
 
 /// Store key (file name under `.storage`).
@@ -253,11 +255,7 @@ fn parse(
         location: storage.location(STORAGE_KEY),
         problem,
     };
-    let users = doc
-        .data
-        .get("users")
-        .and_then(Value::as_object)
-        .ok_or_else(|| corrupt("field 'data.users' is missing or not an object".to_owned()))?;
+    let users = users_object(storage, STORAGE_KEY, doc)?;
     let mut out = IndexMap::new();
     for (user_id, entry) in users {
         let at = |field: &str| format!("data.users.{user_id}.{field}");

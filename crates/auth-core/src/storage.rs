@@ -251,6 +251,29 @@ pub fn check_version(
     Ok(())
 }
 
+/// The `data.users` object of a per-user store (MFA modules, recovery codes, the sign-in
+/// history), whose file is `key`. A missing or misshapen field is [`StorageError::Corrupt`]
+/// naming the file, never "nobody": Home Assistant reads a missing `users` as nobody enrolled
+/// but never writes one, and reading it so would let every enrolled user skip their factor.
+pub fn users_object<'a>(
+    storage: &dyn Storage,
+    key: &str,
+    doc: &'a StoredDocument,
+) -> Result<&'a serde_json::Map<String, Value>, StorageError> {
+    let corrupt = |problem: &str| StorageError::Corrupt {
+        location: storage.location(key),
+        problem: problem.to_owned(),
+    };
+    let Value::Object(data) = &doc.data else {
+        return Err(corrupt("field 'data' is not a JSON object"));
+    };
+    match data.get("users") {
+        None => Err(corrupt("field 'data.users' is missing")),
+        Some(Value::Object(users)) => Ok(users),
+        Some(_) => Err(corrupt("field 'data.users' is not a JSON object")),
+    }
+}
+
 /// HA's `.storage` directory: one file per key. Cheap to clone (clones share the directory).
 #[derive(Debug, Clone)]
 pub struct FileStorage {

@@ -14,7 +14,8 @@
 //! }
 //! ```
 
-use auth_core::{Storage, StorageError, StoredDocument, storage::check_version};
+use auth_core::storage::{check_version, users_object};
+use auth_core::{Storage, StorageError, StoredDocument};
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
@@ -44,11 +45,7 @@ pub(crate) fn parse(storage: &dyn Storage, doc: &StoredDocument) -> Result<Setti
         location: storage.location(STORAGE_KEY),
         problem,
     };
-    let users = match doc.data.get("users") {
-        Some(Value::Object(users)) => users,
-        Some(_) => return Err(corrupt("field 'data.users' is not a JSON object".into())),
-        None => return Err(corrupt("field 'data.users' is missing".into())),
-    };
+    let users = users_object(storage, STORAGE_KEY, doc)?;
     users
         .iter()
         .map(|(user_id, entry)| {

@@ -13,7 +13,8 @@
 //! }
 //! ```
 
-use auth_core::{Storage, StorageError, StoredDocument, storage::check_version};
+use auth_core::storage::{check_version, users_object};
+use auth_core::{Storage, StorageError, StoredDocument};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
@@ -35,20 +36,7 @@ pub(crate) fn parse(storage: &dyn Storage, doc: &StoredDocument) -> Result<Secre
         location: storage.location(STORAGE_KEY),
         problem,
     };
-    let Value::Object(data) = &doc.data else {
-        return Err(corrupt("field 'data' is not a JSON object".to_owned()));
-    };
-    // Home Assistant reads a missing `users` as "nobody enrolled" but never writes such a file;
-    // reading it as empty would let every enrolled user in without the second factor.
-    let users = match data.get("users") {
-        None => return Err(corrupt("field 'data.users' is missing".to_owned())),
-        Some(Value::Object(users)) => users,
-        Some(_) => {
-            return Err(corrupt(
-                "field 'data.users' is not a JSON object".to_owned(),
-            ));
-        }
-    };
+    let users = users_object(storage, STORAGE_KEY, doc)?;
     users
         .iter()
         .map(|(user_id, secret)| match secret {

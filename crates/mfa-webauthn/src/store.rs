@@ -25,7 +25,8 @@
 //! }
 //! ```
 
-use auth_core::{Storage, StorageError, StoredDocument, storage::check_version};
+use auth_core::storage::{check_version, users_object};
+use auth_core::{Storage, StorageError, StoredDocument};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -73,19 +74,7 @@ pub(crate) fn parse(storage: &dyn Storage, doc: &StoredDocument) -> Result<Users
         location: storage.location(STORAGE_KEY),
         problem,
     };
-    let Value::Object(data) = &doc.data else {
-        return Err(corrupt("field 'data' is not a JSON object".to_owned()));
-    };
-    // A missing `users` is not read as "nobody enrolled": that would skip everyone's second factor.
-    let users = match data.get("users") {
-        None => return Err(corrupt("field 'data.users' is missing".to_owned())),
-        Some(Value::Object(users)) => users,
-        Some(_) => {
-            return Err(corrupt(
-                "field 'data.users' is not a JSON object".to_owned(),
-            ));
-        }
-    };
+    let users = users_object(storage, STORAGE_KEY, doc)?;
     users
         .iter()
         .map(|(user_id, keys)| {
