@@ -11,8 +11,6 @@ use serde_json::{Map, Value};
 
 use crate::AuthHttp;
 
-/// The path of the callback (the `redirect_uri` registered at the identity provider).
-pub const CALLBACK_PATH: &str = "/auth/oidc/callback";
 /// Where the browser is sent once the flow's external step is done.
 pub const RESUME_LOCATION: &str = "/auth/authorize?external_done=1";
 /// Query parameters passed on to the flow; others are ignored.

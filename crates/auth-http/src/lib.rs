@@ -221,7 +221,7 @@ impl AuthHttp {
                 get(views::protected_resource),
             )
             .route("/.well-known/change-password", get(views::change_password))
-            // external::CALLBACK_PATH, written out so that the route table test sees it.
+            // The `redirect_uri` registered at the identity provider.
             .route("/auth/oidc/callback", get(external::callback))
             .merge(page::router(self))
             .route("/api/", get(views::api_root))
