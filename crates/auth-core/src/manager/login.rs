@@ -1,0 +1,185 @@
+//! Login flows, external callbacks and authorization codes.
+
+use std::sync::Arc;
+
+use flow_engine::{FlowError, FlowManager, FlowResponse};
+use serde_json::{Map, Value};
+
+use crate::codes::{AuthCode, AuthCodes, Redemption};
+use crate::error::AuthError;
+use crate::login_flow::{LoginFlow, credentials_from_flow_data};
+use crate::models::Credentials;
+use crate::provider::{AuthAccess, AuthProvider, LoginContext};
+use crate::rng::random_hex;
+
+use super::AuthManager;
+
+impl AuthManager {
+    // ----- login flows and authorization codes -----
+
+    /// Providers offered to a request (config order, filtered by `can_start_login`).
+    pub fn providers_for(&self, context: &LoginContext) -> Vec<Arc<dyn AuthProvider>> {
+        self.inner
+            .providers
+            .values()
+            .filter(|p| p.can_start_login(context))
+            .cloned()
+            .collect()
+    }
+
+    /// Starts a login flow for provider `(type, id)`; `None` when the provider is unknown or refuses
+    /// this request (HTTP 404 "Invalid handler specified"). A client (its IP; an IPv6 client's
+    /// /64; loopback excepted) holds at most `max_flows_per_owner` flows: its next one drops
+    /// its oldest.
+    pub async fn start_login_flow(
+        &self,
+        provider_type: &str,
+        provider_id: Option<&str>,
+        context: LoginContext,
+    ) -> Result<Option<FlowResponse>, AuthError> {
+        let Some(provider) = self.auth_provider(provider_type, provider_id) else {
+            return Ok(None);
+        };
+        if !provider.can_start_login(&context) {
+            return Ok(None);
+        }
+        let access: Arc<dyn AuthAccess> = Arc::new(self.clone());
+        let steps = provider.login_flow(&context, access).await?;
+        let flow = LoginFlow::new(self.clone(), provider, steps, self.now()).with_context(&context);
+        let handler = serde_json::json!([provider_type, provider_id]);
+        // Each client gets a share of the table (`max_flows_per_owner`): one client starting
+        // flows without end only ever drops its own oldest ones. Loopback clients are local
+        // programs, or a proxy whose clients cannot be told apart: they get no share of their
+        // own (dividing them would make all those clients share one).
+        let owner = context
+            .ip_address
+            .filter(|ip| !crate::net::is_loopback(*ip))
+            .map(crate::net::client_key);
+        Ok(Some(
+            self.inner
+                .login_flows
+                .start_owned(owner.as_deref(), handler, context, Box::new(flow))
+                .await?,
+        ))
+    }
+
+    /// The login flows table (configure, abort, context).
+    pub fn login_flows(&self) -> &FlowManager<LoginContext> {
+        &self.inner.login_flows
+    }
+
+    /// An identity provider's redirect back to us (`state`, `code`, ... as `params`): runs the
+    /// external step of the login flow named in `state` (see
+    /// [`crate::provider::external_state`]). Only a flow that is showing an external step is
+    /// configured; anything else is [`FlowError::UnknownFlow`].
+    pub async fn external_login_callback(
+        &self,
+        params: Map<String, Value>,
+    ) -> Result<FlowResponse, FlowError> {
+        let flow_id = params
+            .get("state")
+            .and_then(Value::as_str)
+            .and_then(crate::provider::external_state_flow_id)
+            .ok_or(FlowError::UnknownFlow)?
+            .to_owned();
+        let flows = &self.inner.login_flows;
+        match flows.current(&flow_id) {
+            Some(current) if current.result.type_name() == "external" => {}
+            _ => return Err(FlowError::UnknownFlow),
+        }
+        flows.configure(&flow_id, Some(params)).await
+    }
+
+    /// Credentials carried by a finished login flow's `create_entry` data.
+    pub fn credentials_from_flow(&self, data: &Value) -> Option<Credentials> {
+        credentials_from_flow_data(data)
+    }
+
+    /// Stores an authorization code for `credentials`, bound to `client_id`; returns the code.
+    pub fn create_auth_code(
+        &self,
+        client_id: &str,
+        credentials: Credentials,
+        context: &LoginContext,
+    ) -> String {
+        let value = random_hex(self.inner.rng.as_ref(), 16);
+        let code = AuthCode {
+            client_id: client_id.to_owned(),
+            created_at: self.now(),
+            credentials,
+            code_challenge: context.code_challenge.clone(),
+            code_challenge_method: context.code_challenge_method.clone(),
+        };
+        self.inner.codes.insert(value.clone(), code, self.now());
+        value
+    }
+
+    /// Redeems an authorization code (single use, even when it turns out invalid). Codes whose
+    /// credentials were linked but have since been removed are invalid. Does not revoke
+    /// anything on reuse: token endpoints use [`Self::redeem_auth_code`].
+    pub fn take_auth_code(&self, client_id: &str, code: &str) -> Option<AuthCode> {
+        let code = self.inner.codes.take(client_id, code, self.now())?;
+        self.usable_code(code)
+    }
+
+    pub(super) fn usable_code(&self, code: AuthCode) -> Option<AuthCode> {
+        if !code.credentials.is_new && self.user_by_credentials(&code.credentials.id).is_none() {
+            return None;
+        }
+        Some(code)
+    }
+
+    /// Redeems an authorization code like [`Self::take_auth_code`]; a code presented again
+    /// within its lifetime is invalid and revokes the refresh tokens already issued from it
+    /// (RFC 9700 §4.2.4). Record each token issued from a code with
+    /// [`Self::record_auth_code_token`].
+    ///
+    /// # Errors
+    ///
+    /// Revoking the tokens could not be saved.
+    pub async fn redeem_auth_code(
+        &self,
+        client_id: &str,
+        code: &str,
+    ) -> Result<Option<AuthCode>, AuthError> {
+        match self.inner.codes.redeem(client_id, code, self.now()) {
+            Redemption::Valid(code) => Ok(self.usable_code(*code)),
+            Redemption::Reused(tokens) => {
+                if !tokens.is_empty() {
+                    self.revoke_many(&tokens).await?;
+                }
+                Ok(None)
+            }
+            Redemption::Invalid => Ok(None),
+        }
+    }
+
+    /// Remembers that refresh token `refresh_token_id` was issued from `code`, so that a reuse
+    /// of the code revokes it. When the code was presented again meanwhile, revokes the token
+    /// now and returns `false` (the caller must not hand it out).
+    ///
+    /// # Errors
+    ///
+    /// Revoking the token could not be saved.
+    pub async fn record_auth_code_token(
+        &self,
+        client_id: &str,
+        code: &str,
+        refresh_token_id: &str,
+    ) -> Result<bool, AuthError> {
+        if self
+            .inner
+            .codes
+            .record_token(client_id, code, refresh_token_id)
+        {
+            return Ok(true);
+        }
+        self.revoke_many(&[refresh_token_id.to_owned()]).await?;
+        Ok(false)
+    }
+
+    /// The authorization code table.
+    pub fn auth_codes(&self) -> &AuthCodes {
+        &self.inner.codes
+    }
+}
