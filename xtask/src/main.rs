@@ -29,6 +29,8 @@ mod bench;
 mod load;
 mod provision;
 mod tidy;
+#[cfg(test)]
+mod tidy_docs;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
