@@ -31,6 +31,8 @@ mod provision;
 mod tidy;
 #[cfg(test)]
 mod tidy_docs;
+#[cfg(test)]
+mod tidy_package;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

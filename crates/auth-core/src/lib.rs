@@ -78,3 +78,8 @@ pub mod __private {
 pub use flow_engine;
 /// Re-exported so plugins share one version.
 pub use ipnet;
+
+/// The README's examples, compiled and run as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -83,3 +83,8 @@ pub use schema::{config_schema, config_schema_filtered};
 
 #[cfg(test)]
 mod tests;
+
+/// The README's examples, compiled and run as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
