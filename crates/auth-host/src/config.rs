@@ -219,12 +219,53 @@ impl ConfigLoader {
 }
 
 /// Reads and checks the configuration file at `config_path` (see [`ConfigLoader`]).
+///
+/// ```
+/// use provider_example_fork as _;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("secrets.yaml"), "kiosk_password: s3cret\n").unwrap();
+/// std::fs::write(
+///     dir.path().join("configuration.yaml"),
+///     "homeassistant:\n  auth_providers:\n    - type: example_fork\n      \
+///      accounts: [{login: kiosk, secret: !secret kiosk_password}]\n  auth_mfa_modules: []\n",
+/// )
+/// .unwrap();
+/// let config = auth_host::load_config(&dir.path().join("configuration.yaml"))?;
+/// assert_eq!(config.providers[0].kind, "example_fork");
+/// # Ok::<(), auth_host::ConfigError>(())
+/// ```
 pub fn load_config(config_path: &Path) -> Result<HostConfig, ConfigError> {
     ConfigLoader::new().load(config_path)
 }
 
 /// Checks configuration `text`; `source` names it in messages and locates `secrets.yaml` and
 /// `!include`d files.
+///
+/// ```
+/// use std::path::Path;
+/// use provider_example_fork as _; // link the plugin so its `type` is registered
+///
+/// let text = "
+/// homeassistant:
+///   auth_providers:
+///     - type: example_fork          # a provider crate linked by this example
+///       accounts: [{login: kiosk, secret: s3cret}]
+///   auth_mfa_modules: []
+/// http:
+///   server_port: 8124
+/// ";
+/// let config = auth_host::parse_config(text, Path::new("/config/configuration.yaml"))?;
+/// assert_eq!(config.providers.len(), 1);
+/// assert_eq!(config.http.server_port, 8124);
+///
+/// // Mistakes name the file, line, column and key.
+/// let typo = text.replace("accounts", "acounts");
+/// let error = auth_host::parse_config(&typo, Path::new("/config/configuration.yaml")).unwrap_err();
+/// assert!(error.to_string().starts_with("/config/configuration.yaml:5:7: "), "{error}");
+/// assert!(error.to_string().contains("unknown field `acounts`"), "{error}");
+/// # Ok::<(), auth_host::ConfigError>(())
+/// ```
 pub fn parse_config(text: &str, source: &Path) -> Result<HostConfig, ConfigError> {
     ConfigLoader::new().parse(text, source)
 }

@@ -76,6 +76,26 @@ fn build_module(
 /// A provider's required chain (`modules:`) uses one module instance per id: an id that is also
 /// in `auth_mfa_modules` (or in an earlier chain) is that module, so a store such as
 /// `.storage/auth_module.totp` is never held by two instances.
+///
+/// Over any storage, for example PostgreSQL or (here) memory:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::{path::Path, sync::Arc};
+/// use auth_core::MemoryStorage;
+/// use auth_host::{HostOptions, auth_manager_from_config, parse_config};
+/// use provider_example_fork as _;
+///
+/// let text = "homeassistant:\n  auth_providers:\n    - type: example_fork\n      \
+///             accounts: [{login: kiosk, secret: s3cret}]\n  auth_mfa_modules: []\n";
+/// let config = parse_config(text, Path::new("configuration.yaml"))?;
+/// let manager =
+///     auth_manager_from_config(&config, Arc::new(MemoryStorage::new()), HostOptions::default())
+///         .await?;
+/// assert!(manager.auth_provider("example_fork", None).is_some());
+/// # Ok(()) }
+/// ```
 pub async fn auth_manager_from_config(
     config: &HostConfig,
     storage: Arc<dyn Storage>,
@@ -148,6 +168,26 @@ pub struct Host {
 
 impl Host {
     /// Opens `dir` (reads `dir/configuration.yaml`, locks `dir/.storage`) with default options.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), auth_host::HostError> {
+    /// use provider_example_fork as _;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(
+    ///     dir.path().join("configuration.yaml"),
+    ///     "homeassistant:\n  auth_providers:\n    - type: example_fork\n      \
+    ///      accounts: [{login: kiosk, secret: s3cret}]\n  auth_mfa_modules: []\n",
+    /// )
+    /// .unwrap();
+    /// let host = auth_host::Host::from_config_dir(dir.path()).await?;
+    /// assert_eq!(host.manager().auth_providers().len(), 1);
+    /// assert!(host.storage().dir().ends_with(".storage"));
+    /// // The `.storage` directory stays locked while `host` lives: a second server cannot open it.
+    /// assert!(auth_host::Host::from_config_dir(dir.path()).await.is_err());
+    /// # Ok(()) }
+    /// ```
     pub async fn from_config_dir(dir: impl AsRef<Path>) -> Result<Self, HostError> {
         Self::from_config_dir_with(dir, HostOptions::default(), &ConfigLoader::new()).await
     }

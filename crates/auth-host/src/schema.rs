@@ -7,6 +7,12 @@ use crate::plugins::PluginRole;
 
 /// JSON Schema (draft 2020-12) of the configuration this build reads: `homeassistant:
 /// auth_providers` / `auth_mfa_modules` (a `oneOf` over every linked plugin type) and `http:`.
+///
+/// ```
+/// let schema = serde_json::to_value(auth_host::config_schema()).unwrap();
+/// let text = schema.to_string();
+/// assert!(text.contains("auth_providers") && text.contains("auth_mfa_modules"));
+/// ```
 pub fn config_schema() -> schemars::Schema {
     config_schema_filtered(|_, _| true)
 }

@@ -15,6 +15,24 @@ impl AuthManager {
 
     /// Mints an access token (JWT) from a refresh token: provider re-validation, usage logging,
     /// sliding expiry (saved debounced), then the JWT.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), auth_core::AuthError> {
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthManager, MemoryStorage};
+    /// use auth_core::NewRefreshToken;
+    ///
+    /// let manager = AuthManager::builder(Arc::new(MemoryStorage::new())).build().await?;
+    /// let ann = manager.create_user(Some("Ann".into()), vec!["system-admin".into()], false).await?;
+    /// let app = NewRefreshToken { client_id: Some("https://example.com/".into()), ..Default::default() };
+    /// let refresh = manager.create_refresh_token(&ann.id, app).await?;
+    /// let jwt = manager.create_access_token(&refresh.id, None).await?;
+    /// assert_eq!(manager.validate_access_token(&jwt).map(|t| t.id.clone()), Some(refresh.id.clone()));
+    /// manager.remove_refresh_token(&refresh.id).await?;
+    /// assert!(manager.validate_access_token(&jwt).is_none(), "revoked with its refresh token");
+    /// # Ok(()) }
+    /// ```
     pub async fn create_access_token(
         &self,
         token_id: &str,

@@ -73,6 +73,18 @@ impl AuthManager {
     }
 
     /// Creates a user; the first non-system user becomes the owner.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), auth_core::AuthError> {
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthManager, MemoryStorage};
+    /// let manager = AuthManager::builder(Arc::new(MemoryStorage::new())).build().await?;
+    /// let owner = manager.create_user(Some("Ann".into()), vec!["system-admin".into()], false).await?;
+    /// let guest = manager.create_user(Some("Bob".into()), vec!["system-users".into()], true).await?;
+    /// assert!(owner.is_owner && !guest.is_owner && guest.local_only);
+    /// # Ok(()) }
+    /// ```
     pub async fn create_user(
         &self,
         name: Option<String>,

@@ -31,6 +31,41 @@ impl AuthManager {
     /// this request (HTTP 404 "Invalid handler specified"). A client (its IP; an IPv6 client's
     /// /64; loopback excepted) holds at most `max_flows_per_owner` flows: its next one drops
     /// its oldest.
+    ///
+    /// A whole sign-in: the flow's steps, then the user and a refresh token for the finished flow.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), auth_core::AuthError> {
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthManager, MemoryStorage};
+    /// use auth_core::{LoginContext, NewRefreshToken};
+    /// use auth_testkit::fakes::PasswordProvider;
+    /// use serde_json::json;
+    ///
+    /// let manager = AuthManager::builder(Arc::new(MemoryStorage::new()))
+    ///     .provider(Arc::new(PasswordProvider::with_users("test", &[("ann", "pw")])))
+    ///     .build()
+    ///     .await?;
+    /// let flow = manager
+    ///     .start_login_flow("test", None, LoginContext::default())
+    ///     .await?
+    ///     .expect("the provider exists");
+    /// let input = json!({"username": "ann", "password": "pw"});
+    /// let done = manager
+    ///     .login_flows()
+    ///     .configure(&flow.flow_id, input.as_object().cloned())
+    ///     .await
+    ///     .expect("the flow is open")
+    ///     .to_json();
+    /// assert_eq!(done["type"], "create_entry");
+    /// let credentials = manager.credentials_from_flow(&done["data"]).expect("credentials");
+    /// let user = manager.get_or_create_user(&credentials).await?;
+    /// let app = NewRefreshToken { client_id: Some("https://example.com/".into()), ..Default::default() };
+    /// let token = manager.create_refresh_token(&user.id, app).await?;
+    /// assert_eq!(token.user_id, user.id);
+    /// # Ok(()) }
+    /// ```
     pub async fn start_login_flow(
         &self,
         provider_type: &str,

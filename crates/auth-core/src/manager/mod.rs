@@ -345,6 +345,25 @@ pub struct RevokeHandle {
 
 impl AuthManager {
     /// A builder over `storage` with the system clock and OS randomness.
+    ///
+    /// Every operation below is durable before it returns; `FileStorage::new("/config/.storage")`
+    /// keeps the data where Home Assistant does. A password provider from the test kit stands in
+    /// for `provider-homeassistant`:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), auth_core::AuthError> {
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthManager, MemoryStorage};
+    /// use auth_testkit::fakes::PasswordProvider;
+    ///
+    /// let manager = AuthManager::builder(Arc::new(MemoryStorage::new()))
+    ///     .provider(Arc::new(PasswordProvider::with_users("test", &[("ann", "pw")])))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(manager.auth_providers().len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn builder(storage: Arc<dyn Storage>) -> AuthManagerBuilder {
         AuthManagerBuilder {
             storage,

@@ -17,6 +17,31 @@ impl AuthManager {
     // ----- refresh tokens -----
 
     /// Creates a refresh token, applying every rule of `spec/tokens.md` §2 in order; saved durably.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), auth_core::AuthError> {
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthManager, MemoryStorage};
+    /// use auth_core::{NewRefreshToken, TokenType};
+    ///
+    /// let manager = AuthManager::builder(Arc::new(MemoryStorage::new())).build().await?;
+    /// let ann = manager.create_user(Some("Ann".into()), vec!["system-admin".into()], false).await?;
+    /// let app = NewRefreshToken {
+    ///     client_id: Some("https://home-assistant.io/iOS".into()),
+    ///     ..Default::default()
+    /// };
+    /// let token = manager.create_refresh_token(&ann.id, app).await?;
+    /// assert_eq!(token.token_type, TokenType::Normal);
+    /// // A long-lived token needs a client name instead of a client id.
+    /// let script = NewRefreshToken {
+    ///     client_name: Some("backup script".into()),
+    ///     token_type: Some(TokenType::LongLivedAccessToken),
+    ///     ..Default::default()
+    /// };
+    /// assert!(manager.create_refresh_token(&ann.id, script).await.is_ok());
+    /// # Ok(()) }
+    /// ```
     pub async fn create_refresh_token(
         &self,
         user_id: &str,
