@@ -124,12 +124,6 @@ pub trait MfaModule: Send + Sync + 'static {
     async fn login_placeholders(&self, _user_id: &str) -> Result<Map<String, Value>, MfaError> {
         Ok(Map::new())
     }
-    /// Whether setting the module up again replaces the user's enrolment (a new TOTP secret):
-    /// then the setup flow first asks for the current code. Modules that keep several keys per
-    /// user and add one per setup (WebAuthn) say `false`. Default: `true`.
-    fn setup_replaces_enrolment(&self) -> bool {
-        true
-    }
     /// The named keys `user_id` registered, for modules that keep several per user; `None` for
     /// modules that do not (the default).
     async fn list_credentials(

@@ -1,9 +1,10 @@
-//! Replacing an MFA enrolment: a user already set up in a module must prove the current second
-//! factor before the module's setup flow may replace it (issue 14 item 8). Otherwise anyone
-//! holding a session (a stolen access token, a browser left open) could swap the TOTP secret
-//! for their own.
+//! Changing an MFA enrolment: a user already set up in a module must prove the current second
+//! factor before the module's setup flow may replace it (a new TOTP secret, issue 14 item 8) or
+//! add to it (one more passkey). Otherwise anyone holding a session (a stolen access token, a
+//! browser left open) could swap the TOTP secret for their own, or add their own key.
 //!
-//! The wrapped flow first shows the form `current_code` with the module's login fields; a wrong
+//! The wrapped flow first shows the form `current_code` with the module's login fields and its
+//! login placeholders (a passkey module's fresh WebAuthn challenge); a wrong
 //! answer shows it again with `errors.base = invalid_code`; after the module's `max_retry`
 //! wrong answers the flow aborts with `too_many_retry`. A right answer continues with the
 //! module's own setup flow from its `init` step.
@@ -40,20 +41,29 @@ impl ReauthFirst {
         }
     }
 
-    fn form(&self, errors: Option<Map<String, Value>>) -> FlowResult {
-        let mut placeholders = Map::new();
+    /// The `current_code` form (a free function of the module and user, so that the flow itself
+    /// is not held across the await).
+    async fn form(
+        module: Arc<dyn MfaModule>,
+        user_id: String,
+        errors: Option<Map<String, Value>>,
+    ) -> Result<FlowResult, FlowError> {
+        let mut placeholders = module
+            .login_placeholders(&user_id)
+            .await
+            .map_err(|e| FlowError::Handler(e.to_string()))?;
         placeholders.insert(
             "mfa_module_name".to_owned(),
-            Value::String(self.module.name().to_owned()),
+            Value::String(module.name().to_owned()),
         );
-        FlowResult::Form {
+        Ok(FlowResult::Form {
             step_id: CURRENT_CODE_STEP.to_owned(),
-            data_schema: Some(self.module.input_schema()),
+            data_schema: Some(module.input_schema()),
             errors: Some(errors.unwrap_or_default()),
             description_placeholders: Some(placeholders),
             last_step: Some(false),
             preview: None,
-        }
+        })
     }
 }
 
@@ -68,7 +78,7 @@ impl Flow for ReauthFirst {
             return self.inner.step(step_id, input).await;
         }
         let Some(input) = input else {
-            return Ok(self.form(None));
+            return Self::form(self.module.clone(), self.user_id.clone(), None).await;
         };
         if step_id != CURRENT_CODE_STEP {
             return Err(FlowError::UnknownStep(step_id.to_owned()));
@@ -89,6 +99,7 @@ impl Flow for ReauthFirst {
                 description_placeholders: None,
             });
         }
-        Ok(self.form(Some(crate::provider::base_error("invalid_code"))))
+        let errors = crate::provider::base_error("invalid_code");
+        Self::form(self.module.clone(), self.user_id.clone(), Some(errors)).await
     }
 }

@@ -450,10 +450,6 @@ impl MfaModule for WebauthnModule {
     fn id(&self) -> &str {
         &self.id
     }
-    /// A setup adds a key next to the others.
-    fn setup_replaces_enrolment(&self) -> bool {
-        false
-    }
 
     fn module_type(&self) -> &str {
         MODULE_TYPE

@@ -242,8 +242,9 @@ impl AuthManager {
         let module = self.mfa_target(user_id, module_id, "enable")?;
         let name = self.user(user_id).and_then(|u| u.name);
         let mut flow = module.setup_flow(user_id, name.as_deref()).await?;
-        // Replacing an enrolment needs the current second factor first.
-        if module.setup_replaces_enrolment() && module.is_user_setup(user_id).await? {
+        // Changing an enrolment (a new TOTP secret, one more passkey) needs the current second
+        // factor first.
+        if module.is_user_setup(user_id).await? {
             flow = Box::new(crate::mfa_setup::ReauthFirst::new(
                 module.clone(),
                 user_id.to_owned(),

@@ -285,19 +285,30 @@
     const first = !setup || setup.flow.flow_id !== step.flow_id;
     setup = { module: module, flow: step };
     $("mfa-setup").hidden = false;
-    $("mfa-setup-title").textContent = "Set up " + module.name;
-    const box = H.renderSetupBox($("mfa-setup-box"), placeholders, module.name);
+    // Changing an enrolment (one more passkey) first asks for the current second factor.
+    const confirming = step.step_id === "current_code";
+    const request = confirming ? placeholders.webauthn_request : null;
+    $("mfa-setup-title").textContent = confirming ? "Confirm it is you" : "Set up " + module.name;
+    const box = confirming ? null : H.renderSetupBox($("mfa-setup-box"), placeholders, module.name);
+    if (confirming) $("mfa-setup-box").hidden = true;
     const passkey = !!placeholders.webauthn_create;
-    $("mfa-hint").textContent = passkey
-      ? "Name the key (for example the device it is on), press Add key and follow your browser."
-      : box
-        ? "Scan the QR code with your authenticator app (or enter the key), then enter the code it shows."
-        : "Fill in the form to enable " + module.name + ".";
-    $("mfa-submit").textContent = passkey ? "Add key" : "Enable";
-    // The new credential is not typed: the browser makes it when the form is sent.
-    const schema = passkey ? (step.data_schema || []).filter((spec) => spec.name !== "credential") : step.data_schema;
+    $("mfa-hint").textContent = request
+      ? "Use one of your passkeys to confirm it is you before adding another."
+      : confirming
+        ? "Enter the current code of " + module.name + " to confirm it is you."
+        : passkey
+          ? "Name the key (for example the device it is on), press Add key and follow your browser."
+          : box
+            ? "Scan the QR code with your authenticator app (or enter the key), then enter the code it shows."
+            : "Fill in the form to enable " + module.name + ".";
+    $("mfa-submit").textContent = request ? "Use passkey" : confirming ? "Continue" : passkey ? "Add key" : "Enable";
+    // The new credential and the assertion are not typed: the browser makes them when the form is sent.
+    const made = request ? "assertion" : passkey ? "credential" : null;
+    const schema = made ? (step.data_schema || []).filter((spec) => spec.name !== made) : step.data_schema;
     const focus = H.renderFields($("mfa-fields"), schema, "mfa-field-", previous, step.errors, "mfa-hint mfa-error");
-    $("mfa-error").textContent = H.errorText(step.errors);
+    // A refused passkey is not a wrong "code".
+    const refused = request && step.errors && /^invalid_(code|auth)$/.test(step.errors.base || "");
+    $("mfa-error").textContent = H.errorText(refused ? { base: "passkey_refused" } : step.errors);
     if (first) $("mfa-setup-title").focus();
     else if (focus) { focus.focus(); if (focus.select) focus.select(); }
     return null;
@@ -319,8 +330,11 @@
       try {
         // The server does not answer input that fails the form's schema: give up after 10 s.
         const input = H.values($("mfa-fields"));
-        const create = (current.flow.description_placeholders || {}).webauthn_create;
+        const placeholders = current.flow.description_placeholders || {};
+        const create = placeholders.webauthn_create;
+        const request = current.flow.step_id === "current_code" ? placeholders.webauthn_request : null;
         if (create && !String(input.name || "").trim()) { $("mfa-error").textContent = H.message("invalid_name"); $("mfa-field-name").focus(); return; }
+        if (request) input.assertion = await H.webauthn.get(request);
         if (create) input.credential = await H.webauthn.create(create);
         const step = await command({ type: "auth/setup_mfa", flow_id: current.flow.flow_id, user_input: input }, 10000);
         await showSetupStep(current.module, step);

@@ -150,6 +150,12 @@ impl Site {
 
     /// Adds a key named `name` on the profile page.
     fn enrol(&self, name: &str) {
+        self.enrol_with(name, || {});
+    }
+
+    /// Adds a key named `name` on the profile page; a user who already has keys first confirms
+    /// with one of them, then `before_create` runs (before the browser makes the new key).
+    fn enrol_with(&self, name: &str, before_create: impl FnOnce()) {
         let b = &self.browser;
         let add = "#mfa-list button[data-add-key=webauthn]";
         let enable = "#mfa-list button[data-module=webauthn]";
@@ -168,6 +174,22 @@ impl Site {
             }
         });
         b.click(button);
+        let confirm = b.wait_for("the key form or the confirmation", |b| {
+            let text = b.execute(
+                "return document.getElementById('mfa-submit').textContent",
+                json!([]),
+            );
+            match text.as_str() {
+                Some("Use passkey") => Some(true),
+                Some("Add key") => Some(false),
+                _ => None,
+            }
+        });
+        if confirm {
+            self.wait_confirmation();
+            b.click("#mfa-submit");
+        }
+        before_create();
         b.wait_text("#mfa-setup-title", "Set up Passkey");
         b.wait_text("#mfa-submit", "Add key");
         b.wait_visible("#mfa-field-name");
@@ -175,6 +197,22 @@ impl Site {
         b.click("#mfa-submit");
         b.wait_text("#status", "Passkey is enabled");
         b.wait_text("#mfa-list", name);
+    }
+
+    /// The profile page's "confirm with a key you have" step before another key is added.
+    fn wait_confirmation(&self) {
+        let b = &self.browser;
+        b.wait_text("#mfa-setup-title", "Confirm it is you");
+        b.wait_text("#mfa-submit", "Use passkey");
+        b.wait_text("#mfa-hint", "Use one of your passkeys");
+        // The assertion is never a typed field.
+        assert_eq!(
+            b.execute(
+                "return document.querySelectorAll('#mfa-fields input').length",
+                json!([])
+            ),
+            json!(0)
+        );
     }
 
     /// The stored keys of every user (`.storage/auth_module.webauthn`).
@@ -316,10 +354,11 @@ async fn passwordless_sign_in_with_several_keys_and_a_removed_key_refused() {
     site.wait_profile();
     site.enrol("Key one");
     let first = site.only_credential();
-    // A second key, made by the same (emptied) authenticator.
-    site.browser
-        .remove_authenticator_credentials(&site.authenticator);
-    site.enrol("Key two");
+    // A second key, made by the same authenticator (emptied once the first key confirmed).
+    site.enrol_with("Key two", || {
+        site.browser
+            .remove_authenticator_credentials(&site.authenticator)
+    });
     let second = site.only_credential();
     let b = &site.browser;
     b.wait_text("#mfa-list", "Key one");
@@ -389,6 +428,52 @@ async fn passwordless_sign_in_with_several_keys_and_a_removed_key_refused() {
     site.browser
         .wait_text("#error", "This passkey was not accepted");
     site.browser.screenshot("removed-key-refused");
+    site.assert_clean_console();
+    site.stop().await;
+}
+
+/// A session alone (a stolen token, a browser left open) cannot add a key: a user with keys
+/// proves one of them first. Before, the profile page went straight to "Add key".
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn adding_a_passkey_first_asks_for_one_already_registered() {
+    let mut site = Site::start("passkey-add-confirms").await;
+    site.sign_in_with_password();
+    site.wait_profile();
+    site.enrol("Key one");
+    let first = site.only_credential();
+    let b = &site.browser;
+
+    // A key the server never registered does not confirm.
+    b.click("#mfa-list button[data-add-key=webauthn]");
+    site.wait_confirmation();
+    site.browser
+        .remove_authenticator_credentials(&site.authenticator);
+    let rogue = site.browser.execute(ROGUE_KEY_SCRIPT, json!([]));
+    assert!(rogue.is_string(), "{rogue}");
+    site.any_key(true);
+    site.browser.click("#mfa-submit");
+    site.browser
+        .wait_text("#mfa-error", "This passkey was not accepted");
+    site.browser
+        .wait_text("#mfa-setup-title", "Confirm it is you");
+    site.browser.screenshot("add-key-unconfirmed");
+    let users = site.stored_keys();
+    let (_, keys) = users.as_object().unwrap().iter().next().unwrap();
+    assert_eq!(keys["credentials"].as_array().unwrap().len(), 1, "{keys}");
+
+    // The registered key confirms; then the new key is made and saved.
+    site.any_key(false);
+    site.hold_only(&first);
+    site.browser.click("#mfa-submit");
+    site.browser.wait_text("#mfa-submit", "Add key");
+    site.browser
+        .remove_authenticator_credentials(&site.authenticator);
+    site.browser.type_into("#mfa-field-name", "Key two");
+    site.browser.click("#mfa-submit");
+    site.browser.wait_text("#mfa-list", "Key two");
+    let users = site.stored_keys();
+    let (_, keys) = users.as_object().unwrap().iter().next().unwrap();
+    assert_eq!(keys["credentials"].as_array().unwrap().len(), 2, "{keys}");
     site.assert_clean_console();
     site.stop().await;
 }
