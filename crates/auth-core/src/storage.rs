@@ -203,6 +203,15 @@ pub enum StorageError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Another process changed the store since this one read it (a shared database): nothing
+    /// was written; the store reloads and the caller may try again.
+    #[error("{location}: changed by another instance meanwhile; nothing was written ({problem})")]
+    Conflict {
+        /// File or location.
+        location: String,
+        /// What collided.
+        problem: String,
+    },
     /// Another process holds the storage lock.
     #[error(
         "{location}: locked by another process (is another hass-auth or Home Assistant running?)"
@@ -228,11 +237,111 @@ pub trait Storage: Send + Sync + fmt::Debug {
         let _ = key;
         None
     }
-    /// Keys that another process changed, for backends several processes share (a database):
-    /// a store reloads such a key. `None` for a backend one process owns (the file store).
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+    /// Changes another process made, for backends several processes share (a database): a
+    /// store applies the change's record, or reloads its key when there is none. `None` for a
+    /// backend one process owns (the file store).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
         None
     }
+}
+
+/// A change another process made to a shared store (see [`Storage::changes`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreChange {
+    /// The store key.
+    pub key: String,
+    /// What changed, as the store's journal record (the auth store's `put`/`del`/`rows`), when
+    /// the backend sent it; `None`: the store reads the key again.
+    pub record: Option<Arc<Value>>,
+}
+
+/// Set when another process changed a key (see [`Storage::changes`]); a store that loads lazily
+/// calls [`ChangeFlag::take`] before using its cached data and reads the key again when it is set.
+/// Watching starts at the first `take` (so call it before the first load, not after it). Never
+/// set for a backend one process owns, or outside a Tokio runtime.
+#[derive(Debug)]
+pub struct ChangeFlag {
+    storage: Arc<dyn Storage>,
+    key: String,
+    changed: Arc<std::sync::atomic::AtomicBool>,
+    started: std::sync::Once,
+}
+
+impl ChangeFlag {
+    /// A flag for `key` of `storage`.
+    pub fn new(storage: Arc<dyn Storage>, key: &str) -> Self {
+        Self {
+            storage,
+            key: key.to_owned(),
+            changed: Arc::default(),
+            started: std::sync::Once::new(),
+        }
+    }
+
+    /// Whether the key changed since the last call (and clears the flag).
+    pub fn take(&self) -> bool {
+        self.started.call_once(|| self.watch());
+        self.changed.swap(false, Ordering::AcqRel)
+    }
+
+    fn watch(&self) {
+        let (Some(mut changes), Ok(handle)) = (
+            self.storage.changes(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.changed);
+        let key = self.key.clone();
+        handle.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let hit = match changes.recv().await {
+                    Ok(change) => change.key == key,
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(flag) = weak.upgrade() else { return };
+                if hit {
+                    flag.store(true, Ordering::Release);
+                }
+            }
+        });
+    }
+}
+
+/// Runs `reload(storage, state)` whenever another process changes `key` (a shared database),
+/// until `state` is dropped; for stores that load once and answer from memory. Does nothing for
+/// a backend one process owns, or outside a Tokio runtime.
+pub fn reload_on_change<S, F, Fut>(
+    storage: &Arc<dyn Storage>,
+    key: &str,
+    state: std::sync::Weak<S>,
+    reload: F,
+) where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<dyn Storage>, Arc<S>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (Some(mut changes), Ok(handle)) =
+        (storage.changes(), tokio::runtime::Handle::try_current())
+    else {
+        return;
+    };
+    let storage = storage.clone();
+    let key = key.to_owned();
+    handle.spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match changes.recv().await {
+                Ok(change) if change.key != key => continue,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+            let Some(state) = state.upgrade() else { return };
+            reload(storage.clone(), state).await;
+        }
+    });
 }
 
 /// Checks a loaded document's major version against the one this build reads.

@@ -1,0 +1,28 @@
+-- Change records too large for a notification's payload (8000 bytes): the notification names
+-- the row, other instances read it. Rows older than a few minutes are deleted as new ones come.
+CREATE TABLE change_records (
+    seq bigserial PRIMARY KEY,
+    at timestamptz NOT NULL DEFAULT now(),
+    record json NOT NULL
+);
+
+-- Per-user stores without a table of their own (recovery codes, the sign-in history): one row
+-- per user, so that instances saving different users never overwrite each other.
+CREATE TABLE user_documents (
+    key text NOT NULL,
+    user_id text NOT NULL,
+    pos bigserial NOT NULL,
+    data json NOT NULL,
+    PRIMARY KEY (key, user_id)
+);
+
+-- One owner, and one credential per username of a provider, whichever instance writes: checked
+-- at commit, so a change that moves ownership within one transaction passes.
+ALTER TABLE auth_users ADD CONSTRAINT auth_users_one_owner
+    EXCLUDE USING btree (is_owner WITH =) WHERE (is_owner) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE auth_credentials ADD CONSTRAINT auth_credentials_one_username
+    EXCLUDE USING btree (
+        auth_provider_type WITH =,
+        (coalesce(auth_provider_id, '')) WITH =,
+        ((data ->> 'username')) WITH =
+    ) WHERE (data ->> 'username' IS NOT NULL) DEFERRABLE INITIALLY DEFERRED;
