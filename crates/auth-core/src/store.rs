@@ -873,6 +873,8 @@ pub struct AuthStore {
     /// Ids of tokens this instance removed lately (newest last, bounded): another instance's
     /// older change record must not bring them back (a shared database).
     removed_here: Mutex<RemovedHere>,
+    /// How many times the whole data was read again (see [`AuthStore::reloads`]).
+    reloads: AtomicU64,
     _clock: SharedClock,
 }
 
@@ -907,6 +909,7 @@ impl AuthStore {
             compact_lock: tokio::sync::Mutex::new(()),
             main_len: AtomicU64::new(0),
             removed_here: Mutex::new(RemovedHere::default()),
+            reloads: AtomicU64::new(0),
             _clock: clock,
         })
     }
@@ -932,6 +935,17 @@ impl AuthStore {
             None => Vec::new(),
         };
         let loaded = self.storage.load(STORAGE_KEY).await?;
+        // Users, groups and credentials as stored: what the next record is computed against, so
+        // that soft migrations (the system groups added to new data) are written too.
+        let mut stored_rest =
+            json!({"users": [], "groups": [], "credentials": [], "refresh_tokens": []});
+        if let Some(doc) = &loaded {
+            for list in ROW_LISTS {
+                if let Some(rows) = doc.data.get(list) {
+                    stored_rest[list] = rows.clone();
+                }
+            }
+        }
         let (mut data, migrated) = match loaded {
             None if records.is_empty() => (AuthData::empty(), false),
             None => {
@@ -954,7 +968,11 @@ impl AuthStore {
             }
         };
         data.take_changed_tokens();
-        *self.last_rest.lock() = data.rest_json();
+        if records.is_empty() {
+            *self.last_rest.lock() = stored_rest;
+        } else {
+            *self.last_rest.lock() = data.rest_json();
+        }
         *self.state.write() = Some(data);
         if migrated || !records.is_empty() {
             self.needs_compaction.store(true, Ordering::Relaxed);
@@ -1000,6 +1018,12 @@ impl AuthStore {
         });
     }
 
+    /// How many times the whole data was read again because another instance changed it
+    /// without saying how (a change record is applied in place and does not count).
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
+    }
+
     /// Applies another instance's change record to the data in memory (no database read).
     pub fn apply_remote(&self, record: &Value) -> Result<(), StorageError> {
         let location = self.storage.location(STORAGE_KEY);
@@ -1034,6 +1058,7 @@ impl AuthStore {
     /// Reads the stored data again (another process changed it). Changes of this process not
     /// yet saved are saved first, so that none is lost.
     pub async fn reload(self: &Arc<Self>) -> Result<(), StorageError> {
+        self.reloads.fetch_add(1, Ordering::Relaxed);
         loop {
             let saved = self.writer.lock().await;
             let data = self.read_stored().await?;
