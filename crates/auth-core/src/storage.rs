@@ -243,6 +243,37 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
         None
     }
+    /// Authorization codes every instance can redeem, for backends several processes share (a
+    /// database). `None`: codes stay in this process's memory.
+    fn shared_codes(&self) -> Option<Arc<dyn SharedCodes>> {
+        None
+    }
+}
+
+/// Authorization codes kept where every instance sees them (see [`Storage::shared_codes`]):
+/// single use across all instances. Keys are `<client id> <code>`.
+#[async_trait]
+pub trait SharedCodes: Send + Sync + fmt::Debug {
+    /// Stores a new code's state (`crate::codes::AuthCode::to_json`), redeemable for
+    /// `lifetime_secs`; durable when this returns.
+    async fn put(&self, key: &str, code: &Value, lifetime_secs: f64) -> Result<(), StorageError>;
+    /// Presents a code: the first presentation within its lifetime gets its state; a later one
+    /// gets the refresh tokens recorded for it (once; they are to be revoked).
+    async fn redeem(&self, key: &str) -> Result<SharedRedemption, StorageError>;
+    /// Records a refresh token issued from a redeemed code; `false` when the code was presented
+    /// again meanwhile (the token must be revoked too).
+    async fn record_token(&self, key: &str, token_id: &str) -> Result<bool, StorageError>;
+}
+
+/// What presenting a shared code found (see [`SharedCodes::redeem`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SharedRedemption {
+    /// First presentation: the code's state.
+    Valid(Value),
+    /// Presented before: the refresh tokens issued from it.
+    Reused(Vec<String>),
+    /// Unknown or expired.
+    Invalid,
 }
 
 /// A change another process made to a shared store (see [`Storage::changes`]).

@@ -26,3 +26,16 @@ ALTER TABLE auth_credentials ADD CONSTRAINT auth_credentials_one_username
         (coalesce(auth_provider_id, '')) WITH =,
         ((data ->> 'username')) WITH =
     ) WHERE (data ->> 'username' IS NOT NULL) DEFERRABLE INITIALLY DEFERRED;
+
+-- Authorization codes, redeemable once on whichever instance the token request reaches. A
+-- redeemed code stays until it expires, with the refresh tokens issued from it, so that a second
+-- presentation revokes them.
+CREATE TABLE auth_codes (
+    key text PRIMARY KEY,
+    data json NOT NULL,
+    expires_at timestamptz NOT NULL,
+    redeemed boolean NOT NULL DEFAULT false,
+    reused boolean NOT NULL DEFAULT false,
+    tokens text[] NOT NULL DEFAULT '{}'
+);
+CREATE INDEX auth_codes_expires_at ON auth_codes (expires_at);

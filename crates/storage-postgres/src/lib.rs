@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod codes;
 mod migrations;
 mod rows;
 
@@ -44,6 +45,8 @@ struct Inner {
     instance: String,
     /// Shown in messages instead of the URL (which may hold a password).
     location: String,
+    /// Authorization codes every instance redeems (a connection of their own).
+    codes: Arc<codes::PgCodes>,
 }
 
 impl std::fmt::Debug for PgStorage {
@@ -59,15 +62,7 @@ impl PgStorage {
     /// trusted network) and applies the migrations this build knows that the database lacks.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         let location = redact(url);
-        let (mut client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(unreachable_at(&location))?;
-        let name = location.clone();
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::error!(database = %name, %error, "the database connection ended");
-            }
-        });
+        let mut client = connect(url, &location).await?;
         migrations::apply(&mut client, &location).await?;
         let instance = format!(
             "{}-{}",
@@ -78,11 +73,16 @@ impl PgStorage {
         );
         let (changes, _) = tokio::sync::broadcast::channel(1024);
         listen(url, &location, &instance, changes.clone()).await?;
+        let codes = Arc::new(codes::PgCodes {
+            client: connect(url, &location).await?,
+            location: location.clone(),
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 client: Mutex::new(client),
                 changes,
                 baselines: std::sync::Mutex::default(),
+                codes,
                 instance,
                 location,
             }),
@@ -227,6 +227,20 @@ async fn listen(
     Ok(())
 }
 
+/// A connection whose driver runs on its own task.
+async fn connect(url: &str, location: &str) -> Result<Client, StorageError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(unreachable_at(location))?;
+    let name = location.to_owned();
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::error!(database = %name, %error, "a database connection ended");
+        }
+    });
+    Ok(client)
+}
+
 /// Maps a connection error to a read error naming the (redacted) database.
 fn unreachable_at(location: &str) -> impl Fn(tokio_postgres::Error) -> StorageError + '_ {
     move |e| StorageError::Read {
@@ -331,6 +345,10 @@ impl Storage for PgStorage {
 
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
         Some(self.inner.changes.subscribe())
+    }
+
+    fn shared_codes(&self) -> Option<Arc<dyn auth_core::SharedCodes>> {
+        Some(self.inner.codes.clone())
     }
 
     fn journal(&self, key: &str) -> Option<Arc<dyn Journal>> {

@@ -247,3 +247,66 @@ async fn three_servers_on_one_database_agree_on_sign_ins_and_revocations() {
         assert_eq!(server.stop().await, 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboarding_users_passwords_and_codes_made_on_one_server_work_on_another() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("shared");
+    let configs: Vec<TempConfig> = (0..2).map(|_| TempConfig::empty()).collect();
+    let mut servers = Vec::new();
+    // Both start before onboarding: B must learn of it from A, not at start.
+    for config in &configs {
+        write_config(config.path(), BASIC_CONFIG);
+        let dir = config.path().to_str().unwrap().to_owned();
+        servers.push(
+            serve(config.path(), &["-c", &dir, "--database-url", &url])
+                .await
+                .unwrap_or_else(|o| panic!("{}", o.stderr)),
+        );
+    }
+    let (a, b) = (servers[0].addr, servers[1].addr);
+    let owner = client::onboard(a, "owner", "owner-pw").await;
+    eventually("onboarding finished on the other server", || async move {
+        let status = Request::get("/api/onboarding").send(b).await;
+        status.status == 200
+            && status.json().as_array().is_some_and(|steps| {
+                steps
+                    .iter()
+                    .any(|s| s["step"] == "user" && s["done"] == json!(true))
+            })
+    })
+    .await;
+    let intruder = Request::post("/api/onboarding/users")
+        .json(&json!({"client_id": client::CLIENT_ID, "name": "Intruder",
+            "username": "intruder", "password": "pw", "language": "en"}))
+        .send(b)
+        .await;
+    assert_ne!(intruder.status, 200, "{}", intruder.text());
+    // A user and a password added on A sign in on B.
+    let access = owner["access_token"].as_str().unwrap();
+    let mut ws = client::Ws::connect(a, access).await.unwrap();
+    let created = ws
+        .ok(json!({"type": "config/auth/create", "name": "Paula", "group_ids": ["system-users"]}))
+        .await
+        .unwrap();
+    ws.ok(json!({"type": "config/auth_provider/homeassistant/create",
+        "user_id": created["user"]["id"], "username": "paula", "password": "paula-pw"}))
+        .await
+        .unwrap();
+    eventually("a password added on the other server", || async move {
+        client::login(b, json!(["homeassistant", null]), "paula", "paula-pw")
+            .await
+            .is_ok()
+    })
+    .await;
+    // An authorization code made on B is redeemed on A.
+    let code = client::login_code(b, json!(["homeassistant", null]), "paula", "paula-pw", None)
+        .await
+        .unwrap()
+        .expect("a code");
+    let tokens = client::exchange(a, &code).await;
+    assert!(tokens.is_ok(), "a code made on B redeems on A: {tokens:?}");
+    for server in servers {
+        assert_eq!(server.stop().await, 0);
+    }
+}
