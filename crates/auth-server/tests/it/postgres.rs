@@ -254,9 +254,10 @@ async fn onboarding_users_passwords_and_codes_made_on_one_server_work_on_another
     let url = cluster.create_database("shared");
     let configs: Vec<TempConfig> = (0..2).map(|_| TempConfig::empty()).collect();
     let mut servers = Vec::new();
+    let with_totp = format!("{BASIC_CONFIG}  auth_mfa_modules:\n    - type: totp\n");
     // Both start before onboarding: B must learn of it from A, not at start.
     for config in &configs {
-        write_config(config.path(), BASIC_CONFIG);
+        write_config(config.path(), &with_totp);
         let dir = config.path().to_str().unwrap().to_owned();
         servers.push(
             serve(config.path(), &["-c", &dir, "--database-url", &url])
@@ -306,6 +307,52 @@ async fn onboarding_users_passwords_and_codes_made_on_one_server_work_on_another
         .expect("a code");
     let tokens = client::exchange(a, &code).await;
     assert!(tokens.is_ok(), "a code made on B redeems on A: {tokens:?}");
+    let tokens = tokens.unwrap();
+    // Presented again, on B: refused, and what A issued for it is revoked (RFC 9700 §4.2.4).
+    assert!(client::exchange(b, &code).await.is_err());
+    let issued = tokens["refresh_token"].as_str().unwrap();
+    eventually("the reused code's token revoked on A", || async move {
+        client::refresh(a, issued).await.unwrap().status == 400
+    })
+    .await;
+    // TOTP enabled on A: B asks Paula for the code.
+    let paula = client::login(a, json!(["homeassistant", null]), "paula", "paula-pw")
+        .await
+        .unwrap();
+    let mut ws = client::Ws::connect(a, paula["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    let form = ws
+        .ok(json!({"type": "auth/setup_mfa", "mfa_module_id": "totp"}))
+        .await
+        .unwrap();
+    let secret = form["description_placeholders"]["code"].as_str().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = mfa_totp::code_at(secret, i64::try_from(now).unwrap()).unwrap();
+    let done = ws
+        .ok(json!({"type": "auth/setup_mfa", "flow_id": form["flow_id"],
+            "user_input": {"code": code}}))
+        .await
+        .unwrap();
+    assert_eq!(done["type"], "create_entry", "{done}");
+    eventually("TOTP enabled on the other server", || async move {
+        let started = Request::post("/auth/login_flow")
+            .json(&json!({"client_id": client::CLIENT_ID,
+                "handler": ["homeassistant", null], "redirect_uri": client::REDIRECT_URI}))
+            .send(b)
+            .await;
+        let flow_id = started.json()["flow_id"].as_str().unwrap().to_owned();
+        let step = Request::post(&format!("/auth/login_flow/{flow_id}"))
+            .json(&json!({"client_id": client::CLIENT_ID,
+                "username": "paula", "password": "paula-pw"}))
+            .send(b)
+            .await;
+        step.json()["step_id"] == "mfa"
+    })
+    .await;
     for server in servers {
         assert_eq!(server.stop().await, 0);
     }
