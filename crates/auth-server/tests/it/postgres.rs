@@ -300,6 +300,20 @@ async fn onboarding_users_passwords_and_codes_made_on_one_server_work_on_another
             .is_ok()
     })
     .await;
+    // Login flows stay on the instance that started them (sticky routing, docs/reliability.md):
+    // another instance answers a foreign flow id as Home Assistant answers an unknown one.
+    let started = Request::post("/auth/login_flow")
+        .json(&json!({"client_id": client::CLIENT_ID,
+            "handler": ["homeassistant", null], "redirect_uri": client::REDIRECT_URI}))
+        .send(a)
+        .await;
+    let flow_id = started.json()["flow_id"].as_str().unwrap().to_owned();
+    let foreign = Request::post(&format!("/auth/login_flow/{flow_id}"))
+        .json(&json!({"client_id": client::CLIENT_ID, "username": "paula", "password": "paula-pw"}))
+        .send(b)
+        .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.text());
+    assert_eq!(foreign.json(), json!({"message": "Invalid flow specified"}));
     // An authorization code made on B is redeemed on A.
     let code = client::login_code(b, json!(["homeassistant", null]), "paula", "paula-pw", None)
         .await
