@@ -66,8 +66,8 @@ pub use provider::{AuthAccess, AuthProvider, LoginContext, ProviderError, Provid
 pub use registry::{PluginConfigError, PluginContext, PluginSpec};
 pub use rng::{OsRng, Rng, SeededRng, SharedRng};
 pub use storage::{
-    ChangeFlag, FileStorage, MemoryStorage, SaveOptions, SharedCodes, SharedRedemption, Storage,
-    StorageError, StoreChange, StoredDocument,
+    ChangeFlag, FileStorage, MemoryStorage, SaveOptions, SharedBans, SharedCodes, SharedRedemption,
+    Storage, StorageError, StoreChange, StoredDocument,
 };
 
 /// Re-exports used by the registration macros; not part of the API.

@@ -248,6 +248,32 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn shared_codes(&self) -> Option<Arc<dyn SharedCodes>> {
         None
     }
+    /// IP bans and failed-login counters every instance shares (a database). `None`: they stay
+    /// in this process (and Home Assistant's `ip_bans.yaml`).
+    fn shared_bans(&self) -> Option<Arc<dyn SharedBans>> {
+        None
+    }
+}
+
+/// Store key of the change notices for [`SharedBans`]: records `{"ban": ip, "at": unix
+/// seconds}` or `{"unban": ip}`.
+pub const BANS_KEY: &str = "hass_auth.bans";
+
+/// IP bans and failed-login counters kept where every instance sees them (see
+/// [`Storage::shared_bans`]). IPs are ban keys (an address, or an IPv6 /64), as text.
+#[async_trait]
+pub trait SharedBans: Send + Sync + fmt::Debug {
+    /// Adds one failed attempt to `ip`'s score (which halves every `half_life_secs`); returns
+    /// the new score, counted over every instance.
+    async fn add_failure(&self, ip: &str, half_life_secs: f64) -> Result<f64, StorageError>;
+    /// Forgets `ip`'s failed attempts (a successful login).
+    async fn reset(&self, ip: &str) -> Result<(), StorageError>;
+    /// Bans `ip` from `banned_at` (unix seconds) on every instance.
+    async fn ban(&self, ip: &str, banned_at: f64) -> Result<(), StorageError>;
+    /// Lifts `ip`'s ban on every instance; whether there was one.
+    async fn unban(&self, ip: &str) -> Result<bool, StorageError>;
+    /// Every ban: IP and when it was banned (unix seconds), oldest first.
+    async fn list(&self) -> Result<Vec<(String, f64)>, StorageError>;
 }
 
 /// Authorization codes kept where every instance sees them (see [`Storage::shared_codes`]):

@@ -42,7 +42,9 @@ pub struct ServeArgs {
 }
 
 /// The database of `--database-url`, when given.
-async fn database(url: Option<&str>) -> Result<Option<std::sync::Arc<dyn auth_core::Storage>>> {
+pub(crate) async fn database(
+    url: Option<&str>,
+) -> Result<Option<std::sync::Arc<dyn auth_core::Storage>>> {
     let Some(url) = url else { return Ok(None) };
     #[cfg(feature = "postgres")]
     {

@@ -39,3 +39,17 @@ CREATE TABLE auth_codes (
     tokens text[] NOT NULL DEFAULT '{}'
 );
 CREATE INDEX auth_codes_expires_at ON auth_codes (expires_at);
+
+-- IP bans and failed-login counters every instance shares. An IP is a ban key (an address, or an
+-- IPv6 /64). A counter halves every half-life; counters that decayed away are deleted as new
+-- failures come, so the table stays bounded by the recent attackers.
+CREATE TABLE bans (
+    ip text PRIMARY KEY,
+    banned_at double precision NOT NULL
+);
+CREATE TABLE failed_logins (
+    ip text PRIMARY KEY,
+    score double precision NOT NULL,
+    updated double precision NOT NULL
+);
+CREATE INDEX failed_logins_updated ON failed_logins (updated);

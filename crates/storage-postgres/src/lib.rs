@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bans;
 mod codes;
 mod migrations;
 mod rows;
@@ -349,6 +350,12 @@ impl Storage for PgStorage {
 
     fn shared_codes(&self) -> Option<Arc<dyn auth_core::SharedCodes>> {
         Some(self.inner.codes.clone())
+    }
+
+    fn shared_bans(&self) -> Option<Arc<dyn auth_core::SharedBans>> {
+        Some(Arc::new(bans::PgBans {
+            storage: self.clone(),
+        }))
     }
 
     fn journal(&self, key: &str) -> Option<Arc<dyn Journal>> {

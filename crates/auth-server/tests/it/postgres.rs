@@ -371,3 +371,82 @@ async fn onboarding_users_passwords_and_codes_made_on_one_server_work_on_another
         assert_eq!(server.stop().await, 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_spread_over_three_servers_ban_everywhere_and_one_command_lifts_it() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("bans");
+    let config_text =
+        format!("{BASIC_CONFIG}http:\n  ip_ban_enabled: true\n  login_attempts_threshold: 3\n");
+    let configs: Vec<TempConfig> = (0..3).map(|_| TempConfig::empty()).collect();
+    let mut servers = Vec::new();
+    for config in &configs {
+        write_config(config.path(), &config_text);
+        let dir = config.path().to_str().unwrap().to_owned();
+        servers.push(
+            serve(config.path(), &["-c", &dir, "--database-url", &url])
+                .await
+                .unwrap_or_else(|o| panic!("{}", o.stderr)),
+        );
+    }
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    let attacker = "127.0.0.77";
+    let status = |addr, ip: &'static str| async move {
+        Request::get("/auth/providers")
+            .from_ip(ip)
+            .send(addr)
+            .await
+            .status
+    };
+    // One wrong password per server: no server alone sees the threshold, together they do.
+    for &addr in &addrs {
+        let refused = client::login_code(
+            addr,
+            json!(["insecure_example", null]),
+            "demo",
+            "wrong",
+            Some(attacker),
+        )
+        .await
+        .unwrap();
+        assert!(refused.is_none());
+    }
+    for &addr in &addrs {
+        eventually("the attacker banned on every server", || async move {
+            status(addr, attacker).await == 403
+        })
+        .await;
+        assert_ne!(status(addr, "127.0.0.78").await, 403, "others are not");
+    }
+    let dir = configs[0].path().to_str().unwrap().to_owned();
+    let listed = crate::support::run(
+        configs[0].path(),
+        &["ban", "-c", &dir, "list", "--database-url", &url],
+    )
+    .await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stdout.contains(attacker), "{}", listed.stdout);
+    let removed = crate::support::run(
+        configs[0].path(),
+        &[
+            "ban",
+            "-c",
+            &dir,
+            "remove",
+            attacker,
+            "--database-url",
+            &url,
+        ],
+    )
+    .await;
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    for &addr in &addrs {
+        eventually("the ban lifted on every server", || async move {
+            status(addr, attacker).await != 403
+        })
+        .await;
+    }
+    for server in servers {
+        assert_eq!(server.stop().await, 0);
+    }
+}
