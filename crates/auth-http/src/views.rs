@@ -978,6 +978,17 @@ async fn create_owner(
             return Err(internal(&error));
         }
     };
+    if !user.is_owner {
+        // Another instance on the same database onboarded its owner meanwhile.
+        if let Err(error) = manager.remove_user(&user.id).await {
+            tracing::error!(%error, "could not undo a half-done onboarding");
+        }
+        undo().await;
+        return Err(ApiError::message(
+            StatusCode::FORBIDDEN,
+            "User step already done",
+        ));
+    }
     let mut data = Map::new();
     data.insert("username".to_owned(), Value::String(username.to_owned()));
     let access: &dyn auth_core::AuthAccess = manager;

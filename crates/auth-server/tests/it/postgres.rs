@@ -450,3 +450,96 @@ async fn failed_logins_spread_over_three_servers_ban_everywhere_and_one_command_
         assert_eq!(server.stop().await, 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_onboardings_and_usernames_on_two_servers_leave_one_owner_and_one_user_per_name() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("races");
+    let configs: Vec<TempConfig> = (0..2).map(|_| TempConfig::empty()).collect();
+    let mut servers = Vec::new();
+    for config in &configs {
+        write_config(config.path(), BASIC_CONFIG);
+        let dir = config.path().to_str().unwrap().to_owned();
+        servers.push(
+            serve(config.path(), &["-c", &dir, "--database-url", &url])
+                .await
+                .unwrap_or_else(|o| panic!("{}", o.stderr)),
+        );
+    }
+    let (a, b) = (servers[0].addr, servers[1].addr);
+    let onboard = |addr, username: &'static str| async move {
+        Request::post("/api/onboarding/users")
+            .json(&json!({"client_id": client::CLIENT_ID, "name": username,
+                "username": username, "password": "pw", "language": "en"}))
+            .send(addr)
+            .await
+    };
+    // Both servers see onboarding open, both try to make their user the owner.
+    let (on_a, on_b) = tokio::join!(onboard(a, "alice"), onboard(b, "bob"));
+    let winners: Vec<&str> = [("alice", &on_a), ("bob", &on_b)]
+        .iter()
+        .filter(|(_, r)| r.status == 200)
+        .map(|(name, _)| *name)
+        .collect();
+    assert_eq!(winners.len(), 1, "{} / {}", on_a.text(), on_b.text());
+    let loser = if winners[0] == "alice" {
+        "bob"
+    } else {
+        "alice"
+    };
+    for addr in [a, b] {
+        let (winner, loser) = (winners[0], loser);
+        eventually("the owner signs in on both servers", || async move {
+            client::login(addr, json!(["homeassistant", null]), winner, "pw")
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(
+            client::login(addr, json!(["homeassistant", null]), loser, "pw")
+                .await
+                .is_err(),
+            "the refused onboarding left no user {loser}"
+        );
+    }
+    // Two admins add the same username at once, one on each server: one gets it.
+    let owner = client::login(a, json!(["homeassistant", null]), winners[0], "pw")
+        .await
+        .unwrap();
+    let access = owner["access_token"].as_str().unwrap();
+    let mut sockets = Vec::new();
+    for addr in [a, b] {
+        let mut ws = client::Ws::connect(addr, access).await.unwrap();
+        let user = ws
+            .ok(json!({"type": "config/auth/create", "name": "Sam", "group_ids": ["system-users"]}))
+            .await
+            .unwrap();
+        sockets.push((ws, user["user"]["id"].clone()));
+    }
+    let (mut ws_b, id_b) = sockets.pop().unwrap();
+    let (mut ws_a, id_a) = sockets.pop().unwrap();
+    let (made_a, made_b) = tokio::join!(
+        ws_a.ok(json!({"type": "config/auth_provider/homeassistant/create",
+            "user_id": id_a, "username": "sam", "password": "sam-a"})),
+        ws_b.ok(json!({"type": "config/auth_provider/homeassistant/create",
+            "user_id": id_b, "username": "sam", "password": "sam-b"}))
+    );
+    let made: Vec<&str> = [("sam-a", &made_a), ("sam-b", &made_b)]
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(pw, _)| *pw)
+        .collect();
+    assert_eq!(made.len(), 1, "{made_a:?} / {made_b:?}");
+    for addr in [a, b] {
+        let password = made[0];
+        eventually("sam signs in with the password that won", || async move {
+            client::login(addr, json!(["homeassistant", null]), "sam", password)
+                .await
+                .is_ok()
+        })
+        .await;
+    }
+    for server in servers {
+        assert_eq!(server.stop().await, 0);
+    }
+}
