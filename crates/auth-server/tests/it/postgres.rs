@@ -543,3 +543,62 @@ async fn racing_onboardings_and_usernames_on_two_servers_leave_one_owner_and_one
         assert_eq!(server.stop().await, 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storage_key_of_configuration_yaml_picks_the_database() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("configured");
+    let config = TempConfig::empty();
+    let dir = config.path().to_str().unwrap().to_owned();
+    write_config(config.path(), &format!("{BASIC_CONFIG}storage: {url}\n"));
+    let server = serve(config.path(), &["-c", &dir])
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    client::onboard(server.addr, "owner", "owner-pw").await;
+    assert_eq!(server.stop().await, 0);
+    let files: Vec<String> = std::fs::read_dir(config.storage_dir())
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        files.is_empty(),
+        "the stores went to the database: {files:?}"
+    );
+    // --database-url wins: the configured database does not even exist.
+    let missing = url.replace("/configured", "/no_such_database");
+    write_config(
+        config.path(),
+        &format!("{BASIC_CONFIG}storage: {missing}\n"),
+    );
+    let server = serve(config.path(), &["-c", &dir, "--database-url", &url])
+        .await
+        .unwrap_or_else(|o| panic!("{}", o.stderr));
+    client::login(
+        server.addr,
+        json!(["homeassistant", null]),
+        "owner",
+        "owner-pw",
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.stop().await, 0);
+    // A value that is no PostgreSQL URL: refused, naming the key and its line.
+    write_config(
+        config.path(),
+        &format!("{BASIC_CONFIG}storage: /var/lib/hass-auth\n"),
+    );
+    let Err(refused) = serve(config.path(), &["-c", &dir]).await else {
+        panic!("a bad storage URL is refused");
+    };
+    assert!(
+        refused
+            .stderr
+            .contains("storage: expected a PostgreSQL URL")
+            && refused.stderr.contains("configuration.yaml:8:"),
+        "{}",
+        refused.stderr
+    );
+}
