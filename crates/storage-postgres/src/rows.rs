@@ -475,7 +475,7 @@ async fn upsert_token(tx: &Transaction<'_>, t: &Value) -> Result<(), Error> {
 /// `data.users` of a provider-passwords document, by username; `None` when misshapen.
 fn password_rows(data: &Value) -> Option<Vec<(&str, &str)>> {
     let users = data.get("users").and_then(Value::as_array)?;
-    if !data.as_object().is_some_and(|o| o.len() == 1) {
+    if data.as_object().is_none_or(|o| o.len() != 1) {
         return None;
     }
     users
