@@ -978,8 +978,9 @@ async fn create_owner(
             return Err(internal(&error));
         }
     };
-    if !user.is_owner {
-        // Another instance on the same database onboarded its owner meanwhile.
+    if !user.is_owner && manager.store().storage().changes().is_some() {
+        // Another instance on the same database onboarded its owner meanwhile. (One process
+        // serialises onboardings; there a non-owner here follows a half-failed onboarding.)
         if let Err(error) = manager.remove_user(&user.id).await {
             tracing::error!(%error, "could not undo a half-done onboarding");
         }
