@@ -151,6 +151,27 @@ async fn storage_import_and_export_round_trip_home_assistants_files() {
     assert_eq!(server.stop().await, 0);
 }
 
+/// Starts `n` servers on the database at `url`, each with its own directory holding
+/// `configuration` (the directories are returned: they live as long as the servers).
+async fn servers_on(
+    url: &str,
+    n: usize,
+    configuration: &str,
+) -> (Vec<TempConfig>, Vec<crate::support::ServerProcess>) {
+    let configs: Vec<TempConfig> = (0..n).map(|_| TempConfig::empty()).collect();
+    let mut servers = Vec::new();
+    for config in &configs {
+        write_config(config.path(), configuration);
+        let dir = config.path().to_str().unwrap().to_owned();
+        servers.push(
+            serve(config.path(), &["-c", &dir, "--database-url", url])
+                .await
+                .unwrap_or_else(|o| panic!("{}", o.stderr)),
+        );
+    }
+    (configs, servers)
+}
+
 /// Polls `check` (every 5 ms, up to 10 s) until it holds.
 async fn eventually<F, Fut>(what: &str, check: F)
 where
@@ -252,19 +273,9 @@ async fn three_servers_on_one_database_agree_on_sign_ins_and_revocations() {
 async fn onboarding_users_passwords_and_codes_made_on_one_server_work_on_another() {
     let cluster = PgCluster::start();
     let url = cluster.create_database("shared");
-    let configs: Vec<TempConfig> = (0..2).map(|_| TempConfig::empty()).collect();
-    let mut servers = Vec::new();
     let with_totp = format!("{BASIC_CONFIG}  auth_mfa_modules:\n    - type: totp\n");
     // Both start before onboarding: B must learn of it from A, not at start.
-    for config in &configs {
-        write_config(config.path(), &with_totp);
-        let dir = config.path().to_str().unwrap().to_owned();
-        servers.push(
-            serve(config.path(), &["-c", &dir, "--database-url", &url])
-                .await
-                .unwrap_or_else(|o| panic!("{}", o.stderr)),
-        );
-    }
+    let (_configs, servers) = servers_on(&url, 2, &with_totp).await;
     let (a, b) = (servers[0].addr, servers[1].addr);
     let owner = client::onboard(a, "owner", "owner-pw").await;
     eventually("onboarding finished on the other server", || async move {
@@ -378,17 +389,7 @@ async fn failed_logins_spread_over_three_servers_ban_everywhere_and_one_command_
     let url = cluster.create_database("bans");
     let config_text =
         format!("{BASIC_CONFIG}http:\n  ip_ban_enabled: true\n  login_attempts_threshold: 3\n");
-    let configs: Vec<TempConfig> = (0..3).map(|_| TempConfig::empty()).collect();
-    let mut servers = Vec::new();
-    for config in &configs {
-        write_config(config.path(), &config_text);
-        let dir = config.path().to_str().unwrap().to_owned();
-        servers.push(
-            serve(config.path(), &["-c", &dir, "--database-url", &url])
-                .await
-                .unwrap_or_else(|o| panic!("{}", o.stderr)),
-        );
-    }
+    let (configs, servers) = servers_on(&url, 3, &config_text).await;
     let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
     let attacker = "127.0.0.77";
     let status = |addr, ip: &'static str| async move {
@@ -455,17 +456,7 @@ async fn failed_logins_spread_over_three_servers_ban_everywhere_and_one_command_
 async fn racing_onboardings_and_usernames_on_two_servers_leave_one_owner_and_one_user_per_name() {
     let cluster = PgCluster::start();
     let url = cluster.create_database("races");
-    let configs: Vec<TempConfig> = (0..2).map(|_| TempConfig::empty()).collect();
-    let mut servers = Vec::new();
-    for config in &configs {
-        write_config(config.path(), BASIC_CONFIG);
-        let dir = config.path().to_str().unwrap().to_owned();
-        servers.push(
-            serve(config.path(), &["-c", &dir, "--database-url", &url])
-                .await
-                .unwrap_or_else(|o| panic!("{}", o.stderr)),
-        );
-    }
+    let (_configs, servers) = servers_on(&url, 2, BASIC_CONFIG).await;
     let (a, b) = (servers[0].addr, servers[1].addr);
     let onboard = |addr, username: &'static str| async move {
         Request::post("/api/onboarding/users")
