@@ -74,10 +74,8 @@ impl PgStorage {
         );
         let (changes, _) = tokio::sync::broadcast::channel(1024);
         listen(url, &location, &instance, changes.clone()).await?;
-        let codes = Arc::new(codes::PgCodes {
-            client: connect(url, &location).await?,
-            location: location.clone(),
-        });
+        let codes =
+            Arc::new(codes::PgCodes::new(connect(url, &location).await?, location.clone()).await?);
         Ok(Self {
             inner: Arc::new(Inner {
                 client: Mutex::new(client),
