@@ -29,6 +29,46 @@ pub struct AuthCode {
     pub code_challenge_method: Option<String>,
 }
 
+impl AuthCode {
+    /// The code as JSON, for a store several instances share.
+    pub fn to_json(&self) -> serde_json::Value {
+        let c = &self.credentials;
+        serde_json::json!({
+            "client_id": self.client_id,
+            "created_at": self.created_at.unix_timestamp_nanos().to_string(),
+            "credentials": {
+                "id": c.id,
+                "auth_provider_type": c.auth_provider_type,
+                "auth_provider_id": c.auth_provider_id,
+                "data": c.data,
+                "is_new": c.is_new,
+            },
+            "code_challenge": self.code_challenge,
+            "code_challenge_method": self.code_challenge_method,
+        })
+    }
+
+    /// Reads [`AuthCode::to_json`]'s form; `None` when misshapen.
+    pub fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let text = |v: &serde_json::Value, k: &str| v.get(k)?.as_str().map(str::to_owned);
+        let c = v.get("credentials")?;
+        let nanos: i128 = v.get("created_at")?.as_str()?.parse().ok()?;
+        Some(Self {
+            client_id: text(v, "client_id")?,
+            created_at: OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?,
+            credentials: Credentials {
+                id: text(c, "id")?,
+                auth_provider_type: text(c, "auth_provider_type")?,
+                auth_provider_id: text(c, "auth_provider_id"),
+                data: c.get("data")?.as_object()?.clone(),
+                is_new: c.get("is_new")?.as_bool()?,
+            },
+            code_challenge: text(v, "code_challenge"),
+            code_challenge_method: text(v, "code_challenge_method"),
+        })
+    }
+}
+
 /// Key of a code: `(client_id, value)`.
 type CodeKey = (String, String);
 

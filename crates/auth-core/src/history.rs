@@ -145,6 +145,38 @@ struct State {
     pending: VecDeque<(String, SignInEvent)>,
 }
 
+/// Every user's entries as stored (none when the store does not exist).
+async fn read(
+    storage: &dyn Storage,
+) -> Result<IndexMap<String, VecDeque<SignInEvent>>, StorageError> {
+    let mut out = IndexMap::new();
+    if let Some(doc) = storage.load(STORAGE_KEY).await? {
+        check_version(storage, &doc, STORAGE_VERSION)?;
+        let corrupt = |problem: String| StorageError::Corrupt {
+            location: storage.location(STORAGE_KEY),
+            problem,
+        };
+        let users = users_object(storage, STORAGE_KEY, &doc)?;
+        for (user_id, entries) in users {
+            let entries = entries
+                .as_array()
+                .ok_or_else(|| corrupt(format!("field 'data.users.{user_id}' is not a list")))?;
+            let events = entries
+                .iter()
+                .enumerate()
+                .map(|(i, entry)| {
+                    SignInEvent::from_json(entry).ok_or_else(|| {
+                        corrupt(format!("entry 'data.users.{user_id}[{i}]' is malformed"))
+                    })
+                })
+                .take(ENTRIES_PER_USER)
+                .collect::<Result<VecDeque<_>, _>>()?;
+            out.insert(user_id.clone(), events);
+        }
+    }
+    Ok(out)
+}
+
 /// Every user's recent sign-ins; see the module docs.
 #[derive(Debug)]
 pub struct SignInHistory {
@@ -158,38 +190,46 @@ pub struct SignInHistory {
 impl SignInHistory {
     /// Loads the store; a file that cannot be read is an error naming it.
     pub async fn load(storage: Arc<dyn Storage>) -> Result<Arc<Self>, StorageError> {
-        let mut state = State::default();
-        if let Some(doc) = storage.load(STORAGE_KEY).await? {
-            check_version(storage.as_ref(), &doc, STORAGE_VERSION)?;
-            let corrupt = |problem: String| StorageError::Corrupt {
-                location: storage.location(STORAGE_KEY),
-                problem,
-            };
-            let users = users_object(storage.as_ref(), STORAGE_KEY, &doc)?;
-            for (user_id, entries) in users {
-                let entries = entries.as_array().ok_or_else(|| {
-                    corrupt(format!("field 'data.users.{user_id}' is not a list"))
-                })?;
-                let events = entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, entry)| {
-                        SignInEvent::from_json(entry).ok_or_else(|| {
-                            corrupt(format!("entry 'data.users.{user_id}[{i}]' is malformed"))
-                        })
-                    })
-                    .take(ENTRIES_PER_USER)
-                    .collect::<Result<VecDeque<_>, _>>()?;
-                state.users.insert(user_id.clone(), events);
-            }
-        }
-        Ok(Arc::new(Self {
+        let state = State {
+            users: read(storage.as_ref()).await?,
+            pending: VecDeque::new(),
+        };
+        let this = Arc::new(Self {
             storage,
             state: parking_lot::Mutex::new(state),
             dirty: AtomicBool::new(false),
             save_scheduled: AtomicBool::new(false),
             save_lock: tokio::sync::Mutex::new(()),
-        }))
+        });
+        crate::storage::reload_on_change(
+            &this.storage,
+            STORAGE_KEY,
+            Arc::downgrade(&this),
+            |_, this| async move {
+                if let Err(error) = this.reload().await {
+                    tracing::error!(%error, "reading the sign-in history another instance changed failed");
+                }
+            },
+        );
+        Ok(this)
+    }
+
+    /// Reads the store again (another instance changed it); this instance's unsaved entries are
+    /// saved first (a database writes only the users whose entries changed), so none is lost.
+    async fn reload(&self) -> Result<(), StorageError> {
+        let _saving = self.save_lock.lock().await;
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            let doc = self.document();
+            if let Err(error) = self.storage.save(&doc, SaveOptions { private: true }).await {
+                self.dirty.store(true, Ordering::Release);
+                return Err(error);
+            }
+        }
+        let users = read(self.storage.as_ref()).await?;
+        if !self.dirty.load(Ordering::Acquire) {
+            self.state.lock().users = users;
+        }
+        Ok(())
     }
 
     /// `user_id`'s entries, newest first.

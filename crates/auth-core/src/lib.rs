@@ -65,7 +65,10 @@ pub use permissions::{Permissions, Policy, PolicyKey};
 pub use provider::{AuthAccess, AuthProvider, LoginContext, ProviderError, ProviderLoginFlow};
 pub use registry::{PluginConfigError, PluginContext, PluginSpec};
 pub use rng::{OsRng, Rng, SeededRng, SharedRng};
-pub use storage::{FileStorage, MemoryStorage, SaveOptions, Storage, StorageError, StoredDocument};
+pub use storage::{
+    ChangeFlag, FileStorage, MemoryStorage, SaveOptions, SharedBans, SharedCodes, SharedRedemption,
+    Storage, StorageError, StoreChange, StoredDocument,
+};
 
 /// Re-exports used by the registration macros; not part of the API.
 #[doc(hidden)]

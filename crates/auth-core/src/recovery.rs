@@ -68,9 +68,10 @@ pub struct RecoveryStatus {
 #[derive(Debug)]
 pub struct RecoveryCodes {
     storage: std::sync::Arc<dyn Storage>,
-    users: parking_lot::Mutex<IndexMap<String, UserCodes>>,
-    /// Serialises changes (check, change, save), so a code is redeemed once however many logins race.
-    write: tokio::sync::Mutex<()>,
+    users: std::sync::Arc<parking_lot::Mutex<IndexMap<String, UserCodes>>>,
+    /// Serialises changes (check, change, save), so a code is redeemed once however many logins
+    /// race (and another instance's change is read in between, never during one).
+    write: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl RecoveryCodes {
@@ -80,10 +81,35 @@ impl RecoveryCodes {
             Some(doc) => parse(storage.as_ref(), &doc)?,
             None => IndexMap::new(),
         };
+        let users = std::sync::Arc::new(parking_lot::Mutex::new(users));
+        let write = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let serialise = write.clone();
+        crate::storage::reload_on_change(
+            &storage,
+            STORAGE_KEY,
+            std::sync::Arc::downgrade(&users),
+            move |storage, users| {
+                let write = serialise.clone();
+                async move {
+                    let _write = write.lock().await;
+                    let loaded = match storage.load(STORAGE_KEY).await {
+                        Ok(Some(doc)) => parse(storage.as_ref(), &doc),
+                        Ok(None) => Ok(IndexMap::new()),
+                        Err(error) => Err(error),
+                    };
+                    match loaded {
+                        Ok(loaded) => *users.lock() = loaded,
+                        Err(error) => {
+                            tracing::error!(%error, "reading recovery codes another instance changed failed");
+                        }
+                    }
+                }
+            },
+        );
         Ok(Self {
             storage,
-            users: parking_lot::Mutex::new(users),
-            write: tokio::sync::Mutex::new(()),
+            users,
+            write,
         })
     }
 

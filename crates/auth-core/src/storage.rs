@@ -203,6 +203,15 @@ pub enum StorageError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Another process changed the store since this one read it (a shared database): nothing
+    /// was written; the store reloads and the caller may try again.
+    #[error("{location}: changed by another instance meanwhile; nothing was written ({problem})")]
+    Conflict {
+        /// File or location.
+        location: String,
+        /// What collided.
+        problem: String,
+    },
     /// Another process holds the storage lock.
     #[error(
         "{location}: locked by another process (is another hass-auth or Home Assistant running?)"
@@ -228,11 +237,168 @@ pub trait Storage: Send + Sync + fmt::Debug {
         let _ = key;
         None
     }
-    /// Keys that another process changed, for backends several processes share (a database):
-    /// a store reloads such a key. `None` for a backend one process owns (the file store).
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+    /// Changes another process made, for backends several processes share (a database): a
+    /// store applies the change's record, or reloads its key when there is none. `None` for a
+    /// backend one process owns (the file store).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
         None
     }
+    /// Authorization codes every instance can redeem, for backends several processes share (a
+    /// database). `None`: codes stay in this process's memory.
+    fn shared_codes(&self) -> Option<Arc<dyn SharedCodes>> {
+        None
+    }
+    /// IP bans and failed-login counters every instance shares (a database). `None`: they stay
+    /// in this process (and Home Assistant's `ip_bans.yaml`).
+    fn shared_bans(&self) -> Option<Arc<dyn SharedBans>> {
+        None
+    }
+}
+
+/// Store key of the change notices for [`SharedBans`]: records `{"ban": ip, "at": unix
+/// seconds}` or `{"unban": ip}`.
+pub const BANS_KEY: &str = "hass_auth.bans";
+
+/// IP bans and failed-login counters kept where every instance sees them (see
+/// [`Storage::shared_bans`]). IPs are ban keys (an address, or an IPv6 /64), as text.
+#[async_trait]
+pub trait SharedBans: Send + Sync + fmt::Debug {
+    /// Adds one failed attempt to `ip`'s score (which halves every `half_life_secs`); returns
+    /// the new score, counted over every instance.
+    async fn add_failure(&self, ip: &str, half_life_secs: f64) -> Result<f64, StorageError>;
+    /// Forgets `ip`'s failed attempts (a successful login).
+    async fn reset(&self, ip: &str) -> Result<(), StorageError>;
+    /// Bans `ip` from `banned_at` (unix seconds) on every instance.
+    async fn ban(&self, ip: &str, banned_at: f64) -> Result<(), StorageError>;
+    /// Lifts `ip`'s ban on every instance; whether there was one.
+    async fn unban(&self, ip: &str) -> Result<bool, StorageError>;
+    /// Every ban: IP and when it was banned (unix seconds), oldest first.
+    async fn list(&self) -> Result<Vec<(String, f64)>, StorageError>;
+}
+
+/// Authorization codes kept where every instance sees them (see [`Storage::shared_codes`]):
+/// single use across all instances. Keys are `<client id> <code>`.
+#[async_trait]
+pub trait SharedCodes: Send + Sync + fmt::Debug {
+    /// Stores a new code's state (`crate::codes::AuthCode::to_json`), redeemable for
+    /// `lifetime_secs`; durable when this returns.
+    async fn put(&self, key: &str, code: &Value, lifetime_secs: f64) -> Result<(), StorageError>;
+    /// Presents a code: the first presentation within its lifetime gets its state; a later one
+    /// gets the refresh tokens recorded for it (once; they are to be revoked).
+    async fn redeem(&self, key: &str) -> Result<SharedRedemption, StorageError>;
+    /// Records a refresh token issued from a redeemed code; `false` when the code was presented
+    /// again meanwhile (the token must be revoked too).
+    async fn record_token(&self, key: &str, token_id: &str) -> Result<bool, StorageError>;
+}
+
+/// What presenting a shared code found (see [`SharedCodes::redeem`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SharedRedemption {
+    /// First presentation: the code's state.
+    Valid(Value),
+    /// Presented before: the refresh tokens issued from it.
+    Reused(Vec<String>),
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// A change another process made to a shared store (see [`Storage::changes`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreChange {
+    /// The store key.
+    pub key: String,
+    /// What changed, as the store's journal record (the auth store's `put`/`del`/`rows`), when
+    /// the backend sent it; `None`: the store reads the key again.
+    pub record: Option<Arc<Value>>,
+}
+
+/// Set when another process changed a key (see [`Storage::changes`]); a store that loads lazily
+/// calls [`ChangeFlag::take`] before using its cached data and reads the key again when it is set.
+/// Watching starts at the first `take` (so call it before the first load, not after it). Never
+/// set for a backend one process owns, or outside a Tokio runtime.
+#[derive(Debug)]
+pub struct ChangeFlag {
+    storage: Arc<dyn Storage>,
+    key: String,
+    changed: Arc<std::sync::atomic::AtomicBool>,
+    started: std::sync::Once,
+}
+
+impl ChangeFlag {
+    /// A flag for `key` of `storage`.
+    pub fn new(storage: Arc<dyn Storage>, key: &str) -> Self {
+        Self {
+            storage,
+            key: key.to_owned(),
+            changed: Arc::default(),
+            started: std::sync::Once::new(),
+        }
+    }
+
+    /// Whether the key changed since the last call (and clears the flag).
+    pub fn take(&self) -> bool {
+        self.started.call_once(|| self.watch());
+        self.changed.swap(false, Ordering::AcqRel)
+    }
+
+    fn watch(&self) {
+        let (Some(mut changes), Ok(handle)) = (
+            self.storage.changes(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.changed);
+        let key = self.key.clone();
+        handle.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let hit = match changes.recv().await {
+                    Ok(change) => change.key == key,
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(flag) = weak.upgrade() else { return };
+                if hit {
+                    flag.store(true, Ordering::Release);
+                }
+            }
+        });
+    }
+}
+
+/// Runs `reload(storage, state)` whenever another process changes `key` (a shared database),
+/// until `state` is dropped; for stores that load once and answer from memory. Does nothing for
+/// a backend one process owns, or outside a Tokio runtime.
+pub fn reload_on_change<S, F, Fut>(
+    storage: &Arc<dyn Storage>,
+    key: &str,
+    state: std::sync::Weak<S>,
+    reload: F,
+) where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<dyn Storage>, Arc<S>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (Some(mut changes), Ok(handle)) =
+        (storage.changes(), tokio::runtime::Handle::try_current())
+    else {
+        return;
+    };
+    let storage = storage.clone();
+    let key = key.to_owned();
+    handle.spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match changes.recv().await {
+                Ok(change) if change.key != key => continue,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+            let Some(state) = state.upgrade() else { return };
+            reload(storage.clone(), state).await;
+        }
+    });
 }
 
 /// Checks a loaded document's major version against the one this build reads.

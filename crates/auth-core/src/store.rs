@@ -18,7 +18,9 @@ use crate::clock::SharedClock;
 use crate::journal::Journal;
 use crate::models::{Credentials, Group, RefreshToken, TokenType, User};
 use crate::permissions::Policy;
-use crate::storage::{SaveOptions, Storage, StorageError, StoredDocument, check_version};
+use crate::storage::{
+    SaveOptions, Storage, StorageError, StoreChange, StoredDocument, check_version,
+};
 use crate::timefmt::{parse_iso, to_iso};
 
 /// Store key of the auth data.
@@ -397,89 +399,185 @@ impl AuthData {
 
         // Refresh tokens.
         for (i, token) in list("refresh_tokens")?.iter().enumerate() {
-            let obj = token
-                .as_object()
-                .ok_or_else(|| bad(format!("data.refresh_tokens[{i}] is not an object")))?;
-            let field = |k: &str| format!("data.refresh_tokens[{i}].{k}");
-            let Some(jwt_key) = str_field(obj, "jwt_key") else {
-                continue; // pre-0.76 data: skipped like HA does
-            };
-            let id = str_field(obj, "id")
-                .ok_or_else(|| bad(format!("{} is missing or not a string", field("id"))))?;
-            let user_id = str_field(obj, "user_id")
-                .ok_or_else(|| bad(format!("{} is missing or not a string", field("user_id"))))?;
-            if !out.users.contains_key(user_id) {
-                return Err(bad(format!(
-                    "{} names unknown user {user_id}",
-                    field("user_id")
-                )));
-            }
-            let Some(created_at) = str_field(obj, "created_at").and_then(parse_iso) else {
-                tracing::error!(
-                    location,
-                    token = id,
-                    "skipping a refresh token whose created_at does not parse"
-                );
+            let path = format!("data.refresh_tokens[{i}]");
+            let Some(token) = out.token_from_json(location, &path, token)? else {
                 continue;
             };
-            let opt = |k: &str| {
-                opt_str(obj, k).map_err(|k| bad(format!("{} is not a string", field(&k))))
-            };
-            let client_id = opt("client_id")?;
-            let token_type = match obj.get("token_type") {
-                Some(Value::String(s)) => TokenType::parse(s).ok_or_else(|| {
-                    bad(format!("{} has unknown value {s:?}", field("token_type")))
-                })?,
-                None | Some(Value::Null) if client_id.is_none() => TokenType::System,
-                None | Some(Value::Null) => TokenType::Normal,
-                Some(_) => return Err(bad(format!("{} is not a string", field("token_type")))),
-            };
-            let access_token_expiration = match obj.get("access_token_expiration") {
-                Some(Value::Number(n)) => n.as_f64().map(Duration::seconds_f64),
-                _ => None,
-            }
-            .ok_or_else(|| {
-                bad(format!(
-                    "{} is missing or not a number",
-                    field("access_token_expiration")
-                ))
-            })?;
-            let secret = str_field(obj, "token")
-                .ok_or_else(|| bad(format!("{} is missing or not a string", field("token"))))?;
-            let last_used_at = str_field(obj, "last_used_at")
-                .filter(|s| !s.is_empty())
-                .and_then(parse_iso);
-            let expire_at = match obj.get("expire_at") {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => n.as_f64(),
-                Some(_) => return Err(bad(format!("{} is not a number", field("expire_at")))),
-            };
-            let credential_id = opt("credential_id")?.filter(|c| out.cred_owner.contains_key(c));
-            if out.tokens.contains_key(id) {
+            if out.tokens.contains_key(&token.id) {
                 return Err(bad(format!(
-                    "{}: duplicate refresh token id {id}",
-                    field("id")
+                    "{path}.id: duplicate refresh token id {}",
+                    token.id
                 )));
             }
-            out.insert_token(RefreshToken {
-                id: id.to_owned(),
-                user_id: user_id.to_owned(),
-                client_id,
-                client_name: opt("client_name")?,
-                client_icon: opt("client_icon")?,
-                token_type,
-                created_at,
-                access_token_expiration,
-                token: secret.to_owned(),
-                jwt_key: jwt_key.to_owned(),
-                last_used_at,
-                last_used_ip: opt("last_used_ip")?,
-                expire_at,
-                credential_id,
-                version: opt("version")?,
-            });
+            out.insert_token(token);
         }
         Ok(out)
+    }
+
+    /// Parses one refresh token of HA's `data.refresh_tokens` (`path` names it in messages)
+    /// against this data's users and credentials; `None` for one HA skips too.
+    fn token_from_json(
+        &self,
+        location: &str,
+        path: &str,
+        token: &Value,
+    ) -> Result<Option<RefreshToken>, StorageError> {
+        let bad = |problem: String| StorageError::Corrupt {
+            location: location.to_owned(),
+            problem,
+        };
+        let obj = token
+            .as_object()
+            .ok_or_else(|| bad(format!("{path} is not an object")))?;
+        let field = |k: &str| format!("{path}.{k}");
+        let Some(jwt_key) = str_field(obj, "jwt_key") else {
+            return Ok(None); // pre-0.76 data: skipped like HA does
+        };
+        let id = str_field(obj, "id")
+            .ok_or_else(|| bad(format!("{} is missing or not a string", field("id"))))?;
+        let user_id = str_field(obj, "user_id")
+            .ok_or_else(|| bad(format!("{} is missing or not a string", field("user_id"))))?;
+        if !self.users.contains_key(user_id) {
+            return Err(bad(format!(
+                "{} names unknown user {user_id}",
+                field("user_id")
+            )));
+        }
+        let Some(created_at) = str_field(obj, "created_at").and_then(parse_iso) else {
+            tracing::error!(
+                location,
+                token = id,
+                "skipping a refresh token whose created_at does not parse"
+            );
+            return Ok(None);
+        };
+        let opt =
+            |k: &str| opt_str(obj, k).map_err(|k| bad(format!("{} is not a string", field(&k))));
+        let client_id = opt("client_id")?;
+        let token_type = match obj.get("token_type") {
+            Some(Value::String(s)) => TokenType::parse(s)
+                .ok_or_else(|| bad(format!("{} has unknown value {s:?}", field("token_type"))))?,
+            None | Some(Value::Null) if client_id.is_none() => TokenType::System,
+            None | Some(Value::Null) => TokenType::Normal,
+            Some(_) => return Err(bad(format!("{} is not a string", field("token_type")))),
+        };
+        let access_token_expiration = match obj.get("access_token_expiration") {
+            Some(Value::Number(n)) => n.as_f64().map(Duration::seconds_f64),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            bad(format!(
+                "{} is missing or not a number",
+                field("access_token_expiration")
+            ))
+        })?;
+        let secret = str_field(obj, "token")
+            .ok_or_else(|| bad(format!("{} is missing or not a string", field("token"))))?;
+        let last_used_at = str_field(obj, "last_used_at")
+            .filter(|s| !s.is_empty())
+            .and_then(parse_iso);
+        let expire_at = match obj.get("expire_at") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(_) => return Err(bad(format!("{} is not a number", field("expire_at")))),
+        };
+        let credential_id = opt("credential_id")?.filter(|c| self.cred_owner.contains_key(c));
+        Ok(Some(RefreshToken {
+            id: id.to_owned(),
+            user_id: user_id.to_owned(),
+            client_id,
+            client_name: opt("client_name")?,
+            client_icon: opt("client_icon")?,
+            token_type,
+            created_at,
+            access_token_expiration,
+            token: secret.to_owned(),
+            jwt_key: jwt_key.to_owned(),
+            last_used_at,
+            last_used_ip: opt("last_used_ip")?,
+            expire_at,
+            credential_id,
+            version: opt("version")?,
+        }))
+    }
+
+    /// Applies a change record another instance made (see [`StoreChange`]): its `rows` (users,
+    /// groups and credentials added, changed or removed), `put` and `del` (refresh tokens). This
+    /// instance's own pending changes stay pending; a token removed here and not yet saved, or
+    /// named in `removed_here`, is not brought back by a `put`.
+    pub fn apply_remote(
+        &mut self,
+        location: &str,
+        record: &Value,
+        removed_here: &HashSet<String>,
+    ) -> Result<(), StorageError> {
+        let changed = std::mem::take(&mut self.changed_tokens);
+        let applied = self.apply_remote_inner(location, record, &changed, removed_here);
+        self.changed_tokens = changed;
+        applied
+    }
+
+    fn apply_remote_inner(
+        &mut self,
+        location: &str,
+        record: &Value,
+        changed: &HashSet<String>,
+        removed_here: &HashSet<String>,
+    ) -> Result<(), StorageError> {
+        if let Some(rows) = record.get("rows") {
+            let mut rest = self.rest_json();
+            apply_rows(&mut rest, rows);
+            let parsed = AuthData::from_json(location, &rest)?;
+            self.users = parsed.users;
+            self.groups = parsed.groups;
+            self.cred_owner = parsed.cred_owner;
+            let gone: Vec<String> = self
+                .user_tokens
+                .keys()
+                .filter(|u| !self.users.contains_key(*u))
+                .cloned()
+                .collect();
+            for user in gone {
+                for id in self.user_tokens.remove(&user).unwrap_or_default() {
+                    if let Some(token) = self.tokens.shift_remove(&id) {
+                        self.token_by_value.remove(&token.token);
+                    }
+                }
+            }
+        }
+        let list = |k: &str| {
+            record
+                .get(k)
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+        };
+        for (i, token) in list("put").iter().enumerate() {
+            let id = token.get("id").and_then(Value::as_str).unwrap_or_default();
+            if removed_here.contains(id) || (changed.contains(id) && !self.tokens.contains_key(id))
+            {
+                continue;
+            }
+            let Some(token) =
+                self.token_from_json(location, &format!("change record put[{i}]"), token)?
+            else {
+                continue;
+            };
+            match self.tokens.get(&token.id) {
+                Some(old) if old.token == token.token && old.user_id == token.user_id => {
+                    self.replace_token(token);
+                }
+                Some(_) => {
+                    self.remove_token(&token.id.clone());
+                    self.insert_token(token);
+                }
+                None => self.insert_token(token),
+            }
+        }
+        for id in list("del").iter().filter_map(Value::as_str) {
+            self.remove_token(id);
+        }
+        Ok(())
     }
 
     /// HA's `data` object for this state, key order included.
@@ -555,6 +653,80 @@ impl AuthData {
         present.sort_by_key(|(index, _)| *index);
         put.extend(present.into_iter().map(|(_, t)| token_json(t)));
         (put, del)
+    }
+}
+
+/// Lists of HA's `data` object that [`rest_rows_diff`] compares row by row (by `id`).
+const ROW_LISTS: [&str; 3] = ["users", "groups", "credentials"];
+
+/// What changed between two [`AuthData::rest_json`] values, row by row: for each of `users`,
+/// `groups` and `credentials` that changed, `{"put": [rows added or changed], "del": [ids
+/// removed]}`. `None` when nothing changed. A database applies this instead of replacing every
+/// row, so an instance can never drop a row it did not know about.
+pub fn rest_rows_diff(before: &Value, after: &Value) -> Option<Value> {
+    let rows = |v: &Value, k: &str| -> IndexMap<String, Value> {
+        v.get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| Some((r.get("id")?.as_str()?.to_owned(), r.clone())))
+            .collect()
+    };
+    let mut diff = Map::new();
+    for list in ROW_LISTS {
+        let (old, new) = (rows(before, list), rows(after, list));
+        let put: Vec<Value> = new
+            .iter()
+            .filter(|(id, row)| old.get(*id) != Some(*row))
+            .map(|(_, row)| row.clone())
+            .collect();
+        let del: Vec<Value> = old
+            .keys()
+            .filter(|id| !new.contains_key(*id))
+            .map(|id| Value::String(id.clone()))
+            .collect();
+        if !put.is_empty() || !del.is_empty() {
+            diff.insert(list.to_owned(), json!({"put": put, "del": del}));
+        }
+    }
+    (!diff.is_empty()).then_some(Value::Object(diff))
+}
+
+/// Applies a [`rest_rows_diff`] to a `data`-shaped object: changed rows in place, new rows
+/// appended, removed rows dropped.
+pub fn apply_rows(data: &mut Value, diff: &Value) {
+    for list in ROW_LISTS {
+        let Some(change) = diff.get(list) else {
+            continue;
+        };
+        let mut rows: IndexMap<String, Value> = data
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| Some((r.get("id")?.as_str()?.to_owned(), r.clone())))
+            .collect();
+        for row in change
+            .get("put")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(id) = row.get("id").and_then(Value::as_str) {
+                rows.insert(id.to_owned(), row.clone());
+            }
+        }
+        for id in change
+            .get("del")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(id) = id.as_str() {
+                rows.shift_remove(id);
+            }
+        }
+        data[list] = Value::Array(rows.into_values().collect());
     }
 }
 
@@ -698,8 +870,23 @@ pub struct AuthStore {
     compact_lock: tokio::sync::Mutex<()>,
     /// Size of `.storage/auth` as last read or written.
     main_len: AtomicU64,
+    /// Ids of tokens this instance removed lately (newest last, bounded): another instance's
+    /// older change record must not bring them back (a shared database).
+    removed_here: Mutex<RemovedHere>,
+    /// How many times the whole data was read again (see [`AuthStore::reloads`]).
+    reloads: AtomicU64,
     _clock: SharedClock,
 }
+
+/// The ids in [`AuthStore::removed_here`]: a set, and its insertion order for eviction.
+#[derive(Debug, Default)]
+struct RemovedHere {
+    ids: HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+/// How many removed token ids an instance remembers (see [`AuthStore::apply_remote`]).
+const REMOVED_HERE_MAX: usize = 8192;
 
 /// The journal is compacted once it holds more than this and more than the main file.
 pub const COMPACT_MIN_BYTES: u64 = 1 << 20;
@@ -721,6 +908,8 @@ impl AuthStore {
             compacting: AtomicBool::new(false),
             compact_lock: tokio::sync::Mutex::new(()),
             main_len: AtomicU64::new(0),
+            removed_here: Mutex::new(RemovedHere::default()),
+            reloads: AtomicU64::new(0),
             _clock: clock,
         })
     }
@@ -746,6 +935,17 @@ impl AuthStore {
             None => Vec::new(),
         };
         let loaded = self.storage.load(STORAGE_KEY).await?;
+        // Users, groups and credentials as stored: what the next record is computed against, so
+        // that soft migrations (the system groups added to new data) are written too.
+        let mut stored_rest =
+            json!({"users": [], "groups": [], "credentials": [], "refresh_tokens": []});
+        if let Some(doc) = &loaded {
+            for list in ROW_LISTS {
+                if let Some(rows) = doc.data.get(list) {
+                    stored_rest[list] = rows.clone();
+                }
+            }
+        }
         let (mut data, migrated) = match loaded {
             None if records.is_empty() => (AuthData::empty(), false),
             None => {
@@ -768,7 +968,11 @@ impl AuthStore {
             }
         };
         data.take_changed_tokens();
-        *self.last_rest.lock() = data.rest_json();
+        if records.is_empty() {
+            *self.last_rest.lock() = stored_rest;
+        } else {
+            *self.last_rest.lock() = data.rest_json();
+        }
         *self.state.write() = Some(data);
         if migrated || !records.is_empty() {
             self.needs_compaction.store(true, Ordering::Relaxed);
@@ -781,8 +985,12 @@ impl AuthStore {
         Ok(())
     }
 
-    /// Reloads the data whenever another process changed it (a shared database).
-    fn spawn_reloader(self: &Arc<Self>, mut changes: tokio::sync::broadcast::Receiver<String>) {
+    /// Follows other processes' changes (a shared database): a change that carries its record
+    /// is applied row by row; one without (or a missed one) reloads the data.
+    fn spawn_reloader(
+        self: &Arc<Self>,
+        mut changes: tokio::sync::broadcast::Receiver<StoreChange>,
+    ) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -790,14 +998,19 @@ impl AuthStore {
         handle.spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
             loop {
-                match changes.recv().await {
-                    Ok(key) if key != STORAGE_KEY => continue,
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                let record = match changes.recv().await {
+                    Ok(change) if change.key != STORAGE_KEY => continue,
+                    Ok(change) => change.record,
+                    Err(RecvError::Lagged(_)) => None,
                     Err(RecvError::Closed) => return,
-                }
-                // Several notifications in a row need one reload.
-                while changes.try_recv().is_ok() {}
+                };
                 let Some(store) = weak.upgrade() else { return };
+                if let Some(record) = record {
+                    match store.apply_remote(&record) {
+                        Ok(()) => continue,
+                        Err(error) => tracing::warn!(%error, "applying another instance's change failed; reloading the auth store"),
+                    }
+                }
                 if let Err(error) = store.reload().await {
                     tracing::error!(%error, "reloading the auth store after another process changed it failed");
                 }
@@ -805,20 +1018,50 @@ impl AuthStore {
         });
     }
 
+    /// How many times the whole data was read again because another instance changed it
+    /// without saying how (a change record is applied in place and does not count).
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
+    }
+
+    /// Applies another instance's change record to the data in memory (no database read).
+    pub fn apply_remote(&self, record: &Value) -> Result<(), StorageError> {
+        let location = self.storage.location(STORAGE_KEY);
+        let mut guard = self.state.write();
+        let Some(data) = guard.as_mut() else {
+            return Ok(());
+        };
+        {
+            let removed = self.removed_here.lock();
+            data.apply_remote(&location, record, &removed.ids)?;
+        }
+        if let Some(rows) = record.get("rows") {
+            apply_rows(&mut self.last_rest.lock(), rows);
+        }
+        Ok(())
+    }
+
+    fn remember_removed(&self, del: &[Value]) {
+        let mut removed = self.removed_here.lock();
+        for id in del.iter().filter_map(Value::as_str) {
+            if removed.ids.insert(id.to_owned()) {
+                removed.order.push_back(id.to_owned());
+            }
+        }
+        while removed.order.len() > REMOVED_HERE_MAX {
+            if let Some(id) = removed.order.pop_front() {
+                removed.ids.remove(&id);
+            }
+        }
+    }
+
     /// Reads the stored data again (another process changed it). Changes of this process not
     /// yet saved are saved first, so that none is lost.
     pub async fn reload(self: &Arc<Self>) -> Result<(), StorageError> {
+        self.reloads.fetch_add(1, Ordering::Relaxed);
         loop {
             let saved = self.writer.lock().await;
-            let location = self.storage.location(STORAGE_KEY);
-            let mut data = match self.storage.load(STORAGE_KEY).await? {
-                None => AuthData::empty(),
-                Some(doc) => {
-                    check_version(self.storage.as_ref(), &doc, STORAGE_VERSION)?;
-                    AuthData::from_json(&location, &doc.data)?
-                }
-            };
-            data.take_changed_tokens();
+            let data = self.read_stored().await?;
             {
                 let mut state = self.state.write();
                 if *self.generation.lock() == *saved {
@@ -830,6 +1073,20 @@ impl AuthStore {
             drop(saved);
             self.save_now().await?;
         }
+    }
+
+    /// The stored data, read again (nothing replayed: for a database, whose rows are the state).
+    async fn read_stored(&self) -> Result<AuthData, StorageError> {
+        let location = self.storage.location(STORAGE_KEY);
+        let mut data = match self.storage.load(STORAGE_KEY).await? {
+            None => AuthData::empty(),
+            Some(doc) => {
+                check_version(self.storage.as_ref(), &doc, STORAGE_VERSION)?;
+                AuthData::from_json(&location, &doc.data)?
+            }
+        };
+        data.take_changed_tokens();
+        Ok(data)
     }
 
     /// Runs `f` with read access to the loaded data.
@@ -897,13 +1154,21 @@ impl AuthStore {
             let (put, del) = data.token_changes(&changed);
             let rest = data.rest_json();
             let mut record = Map::new();
-            if rest != *self.last_rest.lock() {
-                record.insert("rest".to_owned(), rest.clone());
+            let last_rest = self.last_rest.lock();
+            if rest != *last_rest {
+                if journal.compacts() {
+                    record.insert("rest".to_owned(), rest.clone());
+                } else if let Some(rows) = rest_rows_diff(&last_rest, &rest) {
+                    // A shared database: only the rows that changed, never "every row is this".
+                    record.insert("rows".to_owned(), rows);
+                }
             }
+            drop(last_rest);
             if !put.is_empty() {
                 record.insert("put".to_owned(), Value::Array(put));
             }
             if !del.is_empty() {
+                self.remember_removed(&del);
                 record.insert("del".to_owned(), Value::Array(del));
             }
             (record, changed, rest, generation)
@@ -913,6 +1178,14 @@ impl AuthStore {
             return Ok(());
         }
         if let Err(error) = journal.append(&Value::Object(record)).await {
+            if matches!(error, StorageError::Conflict { .. }) {
+                // Refused by the database (a second owner, a username taken meanwhile): this
+                // instance's unsaved changes are dropped and the stored data read again.
+                *self.state.write() = Some(self.read_stored().await?);
+                *self.last_rest.lock() = self.read(AuthData::rest_json);
+                *saved = *self.generation.lock();
+                return Err(error);
+            }
             if let Some(data) = self.state.write().as_mut() {
                 data.mark_tokens_changed(changed);
             }

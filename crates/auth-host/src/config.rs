@@ -32,6 +32,9 @@ pub struct HostConfig {
     pub mfa_modules: Vec<PluginEntry>,
     /// The `http:` settings that matter for auth and serving.
     pub http: HttpSettings,
+    /// `storage: postgres://...`: keep the stores in this PostgreSQL database instead of
+    /// `.storage` (`hass-auth serve --database-url` wins over it).
+    pub storage: Option<String>,
     /// Things worth telling the operator (also logged with `tracing::warn!`).
     pub warnings: Vec<String>,
 }
@@ -446,6 +449,7 @@ impl<'a> Parser<'a> {
         let root = self.resolver.follow(&root, "")?;
         let mut homeassistant: Option<(&RawNode, &RawNode)> = None;
         let mut http: Option<(&RawNode, &RawNode)> = None;
+        let mut storage: Option<(&RawNode, &RawNode)> = None;
         match &root.node.raw {
             Raw::Map(entries) => {
                 for (key, value) in entries {
@@ -453,6 +457,7 @@ impl<'a> Parser<'a> {
                     let slot = match name.as_str() {
                         "homeassistant" => &mut homeassistant,
                         "http" => &mut http,
+                        "storage" => &mut storage,
                         _ => {
                             tracing::debug!(
                                 section = name.as_str(),
@@ -489,6 +494,11 @@ impl<'a> Parser<'a> {
         for warning in http_warnings {
             self.warn(warning);
         }
+
+        let storage = match storage {
+            Some((_, value)) => self.storage_url(value)?,
+            None => None,
+        };
 
         let (providers_node, modules_node) = match homeassistant {
             Some((_, value)) => self.auth_keys(value)?,
@@ -533,8 +543,43 @@ impl<'a> Parser<'a> {
             providers,
             mfa_modules,
             http,
+            storage,
             warnings: self.warnings,
         })
+    }
+
+    /// The top-level `storage:` key: a PostgreSQL URL (`postgres://user@host/db`), or null.
+    fn storage_url(&self, value: &RawNode) -> Result<Option<String>, ConfigError> {
+        let node = self.resolver.resolve(value, "storage")?;
+        let url = match &node.value {
+            Value::Null => return Ok(None),
+            Value::Str(s) => s.trim().to_owned(),
+            other => {
+                return Err(invalid(
+                    &node.mark,
+                    "storage",
+                    format!(
+                        "expected a PostgreSQL URL (postgres://user@host/database), found {}",
+                        other.describe()
+                    ),
+                ));
+            }
+        };
+        let rest = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"));
+        let host = rest
+            .map(|r| r.rsplit_once('@').map_or(r, |(_, h)| h))
+            .map(|h| h.split(['/', '?']).next().unwrap_or_default());
+        match host {
+            Some(host) if !host.is_empty() && !host.starts_with(':') => Ok(Some(url)),
+            _ => Err(invalid(
+                &node.mark,
+                "storage",
+                "expected a PostgreSQL URL with a host (postgres://user@host/database); \
+                 leave the key out to keep the stores in .storage",
+            )),
+        }
     }
 
     /// The resolved `auth_providers` and `auth_mfa_modules` of the `homeassistant:` section.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use auth_core::SharedClock;
@@ -46,11 +47,15 @@ pub struct Bans {
     max_bans: usize,
     file: Option<PathBuf>,
     /// Entries in `ip_bans.yaml` (expired and unreadable ones included); held while writing it.
-    file_entries: Mutex<usize>,
+    file_entries: Arc<Mutex<usize>>,
     clock: SharedClock,
     attempts: Mutex<HashMap<IpAddr, Attempts>>,
     /// Ban keys ([`ban_key`]) and when they were banned.
-    banned: Mutex<HashMap<IpAddr, OffsetDateTime>>,
+    banned: Arc<Mutex<HashMap<IpAddr, OffsetDateTime>>>,
+    /// Writes of `ip_bans.yaml`, done in order by one task off the request path.
+    file_writes: OnceLock<tokio::sync::mpsc::UnboundedSender<FileWrite>>,
+    /// With a storage several instances share: the queue of its writer task (see [`Bans::share`]).
+    shared: OnceLock<tokio::sync::mpsc::Sender<SharedWrite>>,
     /// Login attempts being evaluated right now, per IP (see [`Bans::begin_attempt`]).
     in_flight: Mutex<HashMap<IpAddr, u32>>,
 }
@@ -97,10 +102,12 @@ impl Bans {
             half_life: options.failed_attempt_half_life,
             max_bans: options.max_bans.max(1),
             file,
-            file_entries: Mutex::new(0),
+            file_entries: Arc::new(Mutex::new(0)),
             clock,
             attempts: Mutex::new(HashMap::new()),
-            banned: Mutex::new(HashMap::new()),
+            banned: Arc::new(Mutex::new(HashMap::new())),
+            file_writes: OnceLock::new(),
+            shared: OnceLock::new(),
             in_flight: Mutex::new(HashMap::new()),
         };
         this.load();
@@ -224,6 +231,7 @@ impl Bans {
             entry.updated = now;
             entry.score
         };
+        self.send(SharedWrite::Failure(ip));
         if score + 1e-3 >= self.threshold as f64 {
             self.ban(ip, client, now);
         }
@@ -295,25 +303,61 @@ impl Bans {
         } else {
             tracing::warn!("Banned IP {client} (its network {key}/64) for too many login attempts");
         }
-        let Some(path) = &self.file else { return };
-        let mut entries = self.file_entries.lock();
-        let written = if *entries < self.max_bans {
-            crate::ban_file::append(path, client, now).map(|()| *entries += 1)
-        } else {
-            // Full: write the (bounded, unexpired) list instead of growing the file.
-            let mut current: Vec<(IpAddr, OffsetDateTime)> =
-                self.banned.lock().iter().map(|(k, at)| (*k, *at)).collect();
-            current.sort_by_key(|(_, at)| *at);
-            let count = current.len();
-            crate::ban_file::rewrite(path, &current).map(|()| *entries = count)
+        if self.shared.get().is_some() {
+            self.send(SharedWrite::Ban(key, now));
+            return;
+        }
+        let Some(path) = self.file.clone() else {
+            return;
         };
-        if let Err(error) = written {
-            tracing::error!(%error, "cannot record the ban; it applies until restart");
+        let (entries, max_bans) = (self.file_entries.clone(), self.max_bans);
+        // The list a rewrite writes, as of this ban (a later ban is appended after it).
+        let mut current: Vec<(IpAddr, OffsetDateTime)> =
+            self.banned.lock().iter().map(|(k, at)| (*k, *at)).collect();
+        current.sort_by_key(|(_, at)| *at);
+        let write = move || {
+            let mut entries = entries.lock();
+            let written = if *entries < max_bans {
+                crate::ban_file::append(&path, client, now).map(|()| *entries += 1)
+            } else {
+                // Full: write the (bounded, unexpired) list instead of growing the file.
+                let count = current.len();
+                crate::ban_file::rewrite(&path, &current).map(|()| *entries = count)
+            };
+            if let Err(error) = written {
+                tracing::error!(%error, "cannot record the ban; it applies until restart");
+            }
+        };
+        self.write_file(Box::new(write));
+    }
+
+    /// Runs `write` on a blocking thread, after the writes queued before it (in order), never
+    /// on the request path; outside a Tokio runtime, right away.
+    fn write_file(&self, write: FileWrite) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return write();
+        };
+        let queue = self.file_writes.get_or_init(|| {
+            let (queue, mut writes) = tokio::sync::mpsc::unbounded_channel::<FileWrite>();
+            handle.spawn(async move {
+                while let Some(write) = writes.recv().await {
+                    if let Err(error) = tokio::task::spawn_blocking(write).await {
+                        tracing::error!(%error, "writing ip_bans.yaml failed");
+                    }
+                }
+            });
+            queue
+        });
+        if let Err(error) = queue.send(write) {
+            // The writer is gone (the runtime is shutting down): write here.
+            (error.0)();
         }
     }
 
-    /// Lifts the ban of `ip` (its /64 for IPv6) in memory; whether there was one.
+    /// Lifts the ban of `ip` (its /64 for IPv6) in memory (and, with a shared storage, on
+    /// every instance); whether there was one here.
     pub fn unban(&self, ip: IpAddr) -> bool {
+        self.send(SharedWrite::Unban(ban_key(ip)));
         self.banned.lock().remove(&ban_key(ip)).is_some()
     }
 
@@ -335,7 +379,60 @@ impl Bans {
     pub fn reset(&self, ip: Option<IpAddr>) {
         if let Some(ip) = ip {
             self.attempts.lock().remove(&ban_key(ip));
+            self.send(SharedWrite::Reset(ban_key(ip)));
         }
+    }
+
+    /// Queues a write for the shared storage's writer task (none without one). A full queue
+    /// drops the write with a warning: the request never waits for the database.
+    fn send(&self, write: SharedWrite) {
+        if let Some(queue) = self.shared.get()
+            && let Err(error) = queue.try_send(write)
+        {
+            tracing::warn!(%error, "the shared ban store is behind; dropping a ban update");
+        }
+    }
+
+    /// Shares bans and failed-login counters through `storage` when it is shared by several
+    /// instances (a database; see [`auth_core::Storage::shared_bans`]): loads its bans, then a
+    /// writer task adds this instance's failures, bans and resets to it (never on the request
+    /// path), and every instance's bans and unbans apply here as they happen. `ip_bans.yaml`
+    /// is then not used. Without a shared storage, does nothing.
+    pub async fn share(
+        &self,
+        storage: &Arc<dyn auth_core::Storage>,
+    ) -> Result<(), auth_core::StorageError> {
+        let Some(store) = storage.shared_bans() else {
+            return Ok(());
+        };
+        if !self.enabled || self.shared.get().is_some() {
+            return Ok(());
+        }
+        let changes = storage.changes();
+        let now = self.clock.now();
+        for (ip, at) in store.list().await? {
+            let Ok(ip) = ip.parse::<IpAddr>() else {
+                continue;
+            };
+            let at = unix(at).unwrap_or(now);
+            if !self.expired(at, now) {
+                self.banned.lock().insert(ip, at);
+            }
+        }
+        let (queue, writes) = tokio::sync::mpsc::channel(4096);
+        let writer = SharedWriter {
+            store: store.clone(),
+            banned: self.banned.clone(),
+            threshold: self.threshold,
+            half_life: self.half_life,
+            clock: self.clock.clone(),
+        };
+        tokio::spawn(writer.run(writes));
+        if let Some(changes) = changes {
+            tokio::spawn(follow(changes, store, self.banned.clone()));
+        }
+        let _ = self.shared.set(queue);
+        Ok(())
     }
 
     /// Current (decayed) failed-attempt score of `ip`.
@@ -361,4 +458,117 @@ fn decay(score: f64, elapsed: time::Duration, half_life: Duration) -> f64 {
     }
     let elapsed = elapsed.as_seconds_f64().max(0.0);
     score * 0.5f64.powf(elapsed / half)
+}
+
+/// A write of `ip_bans.yaml` (see [`Bans::write_file`]).
+type FileWrite = Box<dyn FnOnce() + Send>;
+
+/// A change for the shared ban store (see [`Bans::share`]).
+#[derive(Debug)]
+enum SharedWrite {
+    Failure(IpAddr),
+    Reset(IpAddr),
+    Ban(IpAddr, OffsetDateTime),
+    Unban(IpAddr),
+}
+
+/// The task that writes this instance's ban changes to the shared store, in order.
+struct SharedWriter {
+    store: Arc<dyn auth_core::SharedBans>,
+    banned: Arc<Mutex<HashMap<IpAddr, OffsetDateTime>>>,
+    threshold: i64,
+    half_life: Duration,
+    clock: SharedClock,
+}
+
+impl SharedWriter {
+    async fn run(self, mut writes: tokio::sync::mpsc::Receiver<SharedWrite>) {
+        while let Some(write) = writes.recv().await {
+            if let Err(error) = self.write(write).await {
+                tracing::error!(%error, "cannot update the shared bans");
+            }
+        }
+    }
+
+    async fn write(&self, write: SharedWrite) -> Result<(), auth_core::StorageError> {
+        match write {
+            SharedWrite::Failure(ip) => {
+                // Counted over every instance: failures spread over several reach the threshold.
+                let score = self
+                    .store
+                    .add_failure(&ip.to_string(), self.half_life.as_secs_f64())
+                    .await?;
+                if score + 1e-3 >= self.threshold as f64 {
+                    let now = self.clock.now();
+                    let newly = self.banned.lock().insert(ip, now).is_none();
+                    if newly {
+                        tracing::warn!(
+                            "Banned IP {ip} for too many login attempts (counted over every instance)"
+                        );
+                    }
+                    self.store.ban(&ip.to_string(), seconds(now)).await?;
+                }
+                Ok(())
+            }
+            SharedWrite::Reset(ip) => self.store.reset(&ip.to_string()).await,
+            SharedWrite::Ban(ip, at) => self.store.ban(&ip.to_string(), seconds(at)).await,
+            SharedWrite::Unban(ip) => self.store.unban(&ip.to_string()).await.map(drop),
+        }
+    }
+}
+
+/// Applies other instances' bans and unbans (a missed notice reads the whole list again).
+async fn follow(
+    mut changes: tokio::sync::broadcast::Receiver<auth_core::StoreChange>,
+    store: Arc<dyn auth_core::SharedBans>,
+    banned: Arc<Mutex<HashMap<IpAddr, OffsetDateTime>>>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let record = match changes.recv().await {
+            Ok(change) if change.key != auth_core::storage::BANS_KEY => continue,
+            Ok(change) => change.record,
+            Err(RecvError::Lagged(_)) => None,
+            Err(RecvError::Closed) => return,
+        };
+        let ip = |k: &str| {
+            record
+                .as_ref()
+                .and_then(|r| r.get(k))
+                .and_then(serde_json::Value::as_str)
+                .and_then(|s| s.parse::<IpAddr>().ok())
+        };
+        if let Some(ip) = ip("ban") {
+            let at = record
+                .as_ref()
+                .and_then(|r| r.get("at"))
+                .and_then(serde_json::Value::as_f64)
+                .and_then(unix)
+                .unwrap_or_else(OffsetDateTime::now_utc);
+            banned.lock().entry(ip).or_insert(at);
+        } else if let Some(ip) = ip("unban") {
+            banned.lock().remove(&ip);
+        } else {
+            match store.list().await {
+                Ok(list) => {
+                    let mut banned = banned.lock();
+                    banned.clear();
+                    for (ip, at) in list {
+                        if let (Ok(ip), Some(at)) = (ip.parse::<IpAddr>(), unix(at)) {
+                            banned.insert(ip, at);
+                        }
+                    }
+                }
+                Err(error) => tracing::error!(%error, "cannot read the shared bans"),
+            }
+        }
+    }
+}
+
+fn seconds(at: OffsetDateTime) -> f64 {
+    at.unix_timestamp_nanos() as f64 / 1e9
+}
+
+fn unix(seconds: f64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos((seconds * 1e9) as i128).ok()
 }

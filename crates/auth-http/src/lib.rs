@@ -117,6 +117,7 @@ impl AuthHttp {
             config_dir.map(|d| d.join("ip_bans.yaml")),
             manager.clock().clone(),
         );
+        bans.share(manager.store().storage()).await?;
         let signing_secret = auth_core::rng::random_hex(manager.rng().as_ref(), 32);
         let redirect_uri_fetcher = if options.fetch_client_redirect_uris {
             Some(indieauth_fetch::RedirectUriFetcher::new(

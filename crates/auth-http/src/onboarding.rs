@@ -14,50 +14,77 @@ pub const STORAGE_VERSION: u32 = 4;
 /// Every step, in HA's order.
 pub const STEPS: [&str; 4] = ["user", "core_config", "analytics", "integration"];
 
+/// The steps done as stored (none when the store does not exist), older versions' later steps
+/// added as Home Assistant does.
+async fn read(storage: &dyn Storage) -> Result<Vec<String>, StorageError> {
+    let mut done = Vec::new();
+    if let Some(doc) = storage.load(STORAGE_KEY).await? {
+        if doc.version > STORAGE_VERSION {
+            check_version(storage, &doc, STORAGE_VERSION)?;
+        }
+        let steps = doc
+            .data
+            .get("done")
+            .and_then(Value::as_array)
+            .ok_or_else(|| StorageError::Corrupt {
+                location: storage.location(STORAGE_KEY),
+                problem: "data.done is missing or not a list".to_owned(),
+            })?;
+        done = steps
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        // Older major versions lack the steps introduced later; HA appends them as done.
+        if doc.version < 2 && !done.iter().any(|s| s == "integration") {
+            done.push("integration".to_owned());
+        }
+        if doc.version < 3 && !done.iter().any(|s| s == "core_config") {
+            done.push("core_config".to_owned());
+        }
+        if doc.version < 4 && !done.iter().any(|s| s == "analytics") {
+            done.push("analytics".to_owned());
+        }
+    }
+    Ok(done)
+}
+
 /// Onboarding progress, persisted in HA's format.
 #[derive(Debug)]
 pub struct Onboarding {
     storage: Arc<dyn Storage>,
-    done: Mutex<Vec<String>>,
-    save: tokio::sync::Mutex<()>,
+    done: Arc<Mutex<Vec<String>>>,
+    save: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Onboarding {
     /// Loads progress; an owner that already exists marks the `user` step done (as HA does).
     pub async fn load(storage: Arc<dyn Storage>, owner_exists: bool) -> Result<Self, StorageError> {
-        let mut done = Vec::new();
-        if let Some(doc) = storage.load(STORAGE_KEY).await? {
-            if doc.version > STORAGE_VERSION {
-                check_version(storage.as_ref(), &doc, STORAGE_VERSION)?;
-            }
-            let steps = doc
-                .data
-                .get("done")
-                .and_then(Value::as_array)
-                .ok_or_else(|| StorageError::Corrupt {
-                    location: storage.location(STORAGE_KEY),
-                    problem: "data.done is missing or not a list".to_owned(),
-                })?;
-            done = steps
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect();
-            // Older major versions lack the steps introduced later; HA appends them as done.
-            if doc.version < 2 && !done.iter().any(|s| s == "integration") {
-                done.push("integration".to_owned());
-            }
-            if doc.version < 3 && !done.iter().any(|s| s == "core_config") {
-                done.push("core_config".to_owned());
-            }
-            if doc.version < 4 && !done.iter().any(|s| s == "analytics") {
-                done.push("analytics".to_owned());
-            }
-        }
+        let done = Arc::new(Mutex::new(read(storage.as_ref()).await?));
+        let save = Arc::new(tokio::sync::Mutex::new(()));
+        let serialise = save.clone();
+        // Another instance finishing a step (a shared database) is seen here at once.
+        auth_core::storage::reload_on_change(
+            &storage,
+            STORAGE_KEY,
+            Arc::downgrade(&done),
+            move |storage, done| {
+                let save = serialise.clone();
+                async move {
+                    let _save = save.lock().await;
+                    match read(storage.as_ref()).await {
+                        Ok(steps) => *done.lock() = steps,
+                        Err(error) => {
+                            tracing::error!(%error, "reading onboarding another instance changed failed");
+                        }
+                    }
+                }
+            },
+        );
         let this = Self {
             storage,
-            done: Mutex::new(done),
-            save: tokio::sync::Mutex::new(()),
+            done,
+            save,
         };
         if owner_exists && !this.is_done("user") {
             this.mark_done("user").await?;

@@ -435,7 +435,10 @@ async fn finish_login(
             format!("Login blocked: {reason}"),
         ));
     }
-    Ok(manager.create_auth_code(client_id, credentials, context))
+    manager
+        .create_auth_code(client_id, credentials, context)
+        .await
+        .map_err(server_error)
 }
 
 /// The flow's client must be the one that started it (as for its steps): a flow's current form
@@ -867,9 +870,10 @@ pub async fn link_user(
             Err(response) => return response,
         };
     let manager = http.manager();
-    let stored = manager
-        .take_auth_code(&client_id, &code)
-        .filter(|c| c.code_challenge.is_none());
+    let stored = match manager.take_auth_code(&client_id, &code).await {
+        Ok(stored) => stored.filter(|c| c.code_challenge.is_none()),
+        Err(error) => return server_error(error).into_response(),
+    };
     let Some(stored) = stored else {
         return ApiError::message(StatusCode::BAD_REQUEST, "Invalid code").into_response();
     };
@@ -974,6 +978,18 @@ async fn create_owner(
             return Err(internal(&error));
         }
     };
+    if !user.is_owner && manager.store().storage().changes().is_some() {
+        // Another instance on the same database onboarded its owner meanwhile. (One process
+        // serialises onboardings; there a non-owner here follows a half-failed onboarding.)
+        if let Err(error) = manager.remove_user(&user.id).await {
+            tracing::error!(%error, "could not undo a half-done onboarding");
+        }
+        undo().await;
+        return Err(ApiError::message(
+            StatusCode::FORBIDDEN,
+            "User step already done",
+        ));
+    }
     let mut data = Map::new();
     data.insert("username".to_owned(), Value::String(username.to_owned()));
     let access: &dyn auth_core::AuthAccess = manager;
@@ -990,7 +1006,10 @@ async fn create_owner(
         .mark_done("user")
         .await
         .map_err(|e| internal(&e))?;
-    Ok(manager.create_auth_code(client_id, linked, &LoginContext::default()))
+    manager
+        .create_auth_code(client_id, linked, &LoginContext::default())
+        .await
+        .map_err(|e| internal(&e))
 }
 
 pub async fn onboarding_integration(
@@ -1033,8 +1052,13 @@ pub async fn onboarding_integration(
     });
     match credentials {
         Some(credentials) => {
-            let code = manager.create_auth_code(&client_id, credentials, &LoginContext::default());
-            json_response(StatusCode::OK, &json!({"auth_code": code}))
+            match manager
+                .create_auth_code(&client_id, credentials, &LoginContext::default())
+                .await
+            {
+                Ok(code) => json_response(StatusCode::OK, &json!({"auth_code": code})),
+                Err(error) => server_error(error).into_response(),
+            }
         }
         None => ApiError::message(StatusCode::FORBIDDEN, "Credentials for user not available")
             .into_response(),

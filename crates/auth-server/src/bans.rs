@@ -15,18 +15,50 @@ use crate::EXIT_NEGATIVE;
 #[derive(Debug, clap::Subcommand)]
 pub enum BanCommand {
     /// List the bans in ip_bans.yaml (IP, when banned, and whether still in force).
-    List,
-    /// Lift a ban (for an IPv6 address, every ban of its /64). The server must be stopped.
+    List {
+        /// The bans of the servers sharing this PostgreSQL database instead of ip_bans.yaml.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// Lift a ban (for an IPv6 address, every ban of its /64). With ip_bans.yaml the server
+    /// must be stopped; with --database-url every running server lifts it at once.
     Remove {
         /// The banned IP address.
         ip: IpAddr,
+        /// The bans of the servers sharing this PostgreSQL database instead of ip_bans.yaml.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
     },
 }
 
-pub fn ban(config_dir: &Path, command: BanCommand) -> Result<ExitCode> {
+pub async fn ban(config_dir: &Path, command: BanCommand) -> Result<ExitCode> {
     let path = config_dir.join("ip_bans.yaml");
     match command {
-        BanCommand::List => {
+        BanCommand::List {
+            database_url: Some(url),
+        } => {
+            let bans = shared(&url).await?;
+            for (ip, at) in bans.list().await? {
+                let at = time::OffsetDateTime::from_unix_timestamp_nanos((at * 1e9) as i128)
+                    .map_or_else(|_| "(no date)".to_owned(), auth_core::timefmt::to_iso);
+                println!("{ip}\t{at}\tin force");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BanCommand::Remove {
+            ip,
+            database_url: Some(url),
+        } => {
+            let bans = shared(&url).await?;
+            if bans.unban(&ban_key(ip).to_string()).await? {
+                println!("Removed the ban of {ip} on every server of the database");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("{ip} is not banned");
+                Ok(ExitCode::from(EXIT_NEGATIVE))
+            }
+        }
+        BanCommand::List { database_url: None } => {
             let config = auth_host::load_config(&config_dir.join("configuration.yaml"))
                 .with_context(|| format!("cannot open {}", config_dir.display()))?;
             let duration = config.http.ban_duration;
@@ -50,7 +82,10 @@ pub fn ban(config_dir: &Path, command: BanCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        BanCommand::Remove { ip } => {
+        BanCommand::Remove {
+            ip,
+            database_url: None,
+        } => {
             // Refused while a server holds the directory: it would append over our rewrite and
             // keep the ban in memory.
             let storage = FileStorage::new(config_dir.join(".storage"));
@@ -74,4 +109,14 @@ pub fn ban(config_dir: &Path, command: BanCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The shared bans of the database at `url`.
+async fn shared(url: &str) -> Result<std::sync::Arc<dyn auth_core::SharedBans>> {
+    let storage = crate::serve::database(Some(url))
+        .await?
+        .context("--database-url: no database")?;
+    storage
+        .shared_bans()
+        .context("--database-url: this database keeps no shared bans")
 }

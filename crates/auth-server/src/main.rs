@@ -139,7 +139,7 @@ fn main() -> ExitCode {
             Command::Ban {
                 config_dir,
                 command,
-            } => bans::ban(&config_dir, command),
+            } => bans::ban(&config_dir, command).await,
         }
     });
     match result {

@@ -42,7 +42,9 @@ pub struct ServeArgs {
 }
 
 /// The database of `--database-url`, when given.
-async fn database(url: Option<&str>) -> Result<Option<std::sync::Arc<dyn auth_core::Storage>>> {
+pub(crate) async fn database(
+    url: Option<&str>,
+) -> Result<Option<std::sync::Arc<dyn auth_core::Storage>>> {
     let Some(url) = url else { return Ok(None) };
     #[cfg(feature = "postgres")]
     {
@@ -162,6 +164,16 @@ fn http_options(settings: &HttpSettings, frontend_dir: Option<PathBuf>) -> Resul
     })
 }
 
+/// The `storage:` key of `<dir>/configuration.yaml` (none when the file does not exist; a bad
+/// value is an error naming the key and line).
+fn configured_storage(dir: &Path) -> Result<Option<String>> {
+    let path = dir.join("configuration.yaml");
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(auth_host::load_config(&path)?.storage)
+}
+
 /// Creates `./data` with the demo configuration when it does not exist yet.
 fn prepare_demo(dir: &Path) -> Result<bool> {
     let config = dir.join("configuration.yaml");
@@ -189,9 +201,14 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             dir.join("configuration.yaml").display()
         );
     }
+    // --database-url wins over configuration.yaml's `storage:` key.
+    let database_url = match &args.database_url {
+        Some(url) => Some(url.clone()),
+        None => configured_storage(&dir)?,
+    };
     let options = HostOptions {
         limits: limits(&args),
-        storage: database(args.database_url.as_deref()).await?,
+        storage: database(database_url.as_deref()).await?,
         ..HostOptions::default()
     };
     let host = Host::from_config_dir_with(&dir, options, &ConfigLoader::new())

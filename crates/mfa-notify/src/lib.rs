@@ -145,6 +145,7 @@ impl NotifyModule {
             name: spec.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_owned()),
             inner: Arc::new(Inner {
                 storage: ctx.storage.clone(),
+                changed: auth_core::ChangeFlag::new(ctx.storage.clone(), STORAGE_KEY),
                 rng: ctx.rng.clone(),
                 sender: delivery::Sender::new(),
                 config,
@@ -190,6 +191,8 @@ impl PendingCode {
 /// What the module and its setup flows share.
 pub(crate) struct Inner {
     storage: Arc<dyn Storage>,
+    /// Set when another instance changed the store (see `auth_core::ChangeFlag`).
+    changed: auth_core::ChangeFlag,
     pub(crate) rng: SharedRng,
     sender: Arc<delivery::Sender>,
     config: Config,
@@ -207,10 +210,13 @@ struct State {
 impl Inner {
     async fn state(&self) -> Result<tokio::sync::MutexGuard<'_, State>, MfaError> {
         let mut state = self.state.lock().await;
-        if !state.loaded {
-            if let Some(doc) = self.storage.load(STORAGE_KEY).await? {
-                state.settings = store::parse(self.storage.as_ref(), &doc)?;
-            }
+        // Another instance's change (a shared database) is read before this one's next use.
+        let changed = self.changed.take();
+        if changed || !state.loaded {
+            state.settings = match self.storage.load(STORAGE_KEY).await? {
+                Some(doc) => store::parse(self.storage.as_ref(), &doc)?,
+                None => Default::default(),
+            };
             state.loaded = true;
         }
         Ok(state)

@@ -107,6 +107,7 @@ impl TotpModule {
             name: name.into(),
             inner: Arc::new(Inner {
                 storage: ctx.storage.clone(),
+                changed: auth_core::ChangeFlag::new(ctx.storage.clone(), store::STORAGE_KEY),
                 clock: ctx.clock.clone(),
                 rng: ctx.rng.clone(),
                 state: tokio::sync::Mutex::new(State::default()),
@@ -128,6 +129,8 @@ impl TotpModule {
 /// What the module and its setup flows share.
 pub(crate) struct Inner {
     storage: Arc<dyn Storage>,
+    /// Set when another instance changed the store (see `auth_core::ChangeFlag`).
+    changed: auth_core::ChangeFlag,
     clock: SharedClock,
     pub(crate) rng: SharedRng,
     state: tokio::sync::Mutex<State>,
@@ -146,10 +149,13 @@ impl Inner {
     /// The state, loading the file first if that has not happened yet.
     async fn state(&self) -> Result<tokio::sync::MutexGuard<'_, State>, MfaError> {
         let mut state = self.state.lock().await;
-        if !state.loaded {
-            if let Some(doc) = self.storage.load(store::STORAGE_KEY).await? {
-                state.secrets = store::parse(self.storage.as_ref(), &doc)?;
-            }
+        // Another instance's change (a shared database) is read before this one's next use.
+        let changed = self.changed.take();
+        if changed || !state.loaded {
+            state.secrets = match self.storage.load(store::STORAGE_KEY).await? {
+                Some(doc) => store::parse(self.storage.as_ref(), &doc)?,
+                None => Default::default(),
+            };
             state.loaded = true;
         }
         Ok(state)

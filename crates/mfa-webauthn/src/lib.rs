@@ -171,6 +171,7 @@ impl WebauthnModule {
         let inner = Arc::new(Inner {
             webauthn: relying_party(config)?,
             storage: ctx.storage.clone(),
+            changed: auth_core::ChangeFlag::new(ctx.storage.clone(), store::STORAGE_KEY),
             clock: ctx.clock.clone(),
             rng: ctx.rng.clone(),
             state: tokio::sync::Mutex::new(State::default()),
@@ -188,6 +189,8 @@ impl WebauthnModule {
 pub(crate) struct Inner {
     webauthn: Webauthn,
     storage: Arc<dyn Storage>,
+    /// Set when another instance changed the store (see `auth_core::ChangeFlag`).
+    changed: auth_core::ChangeFlag,
     clock: SharedClock,
     rng: SharedRng,
     state: tokio::sync::Mutex<State>,
@@ -237,10 +240,13 @@ impl Inner {
     /// The state, loading the file first if that has not happened yet.
     async fn state(&self) -> Result<tokio::sync::MutexGuard<'_, State>, MfaError> {
         let mut state = self.state.lock().await;
-        if !state.loaded {
-            if let Some(doc) = self.storage.load(store::STORAGE_KEY).await? {
-                state.users = store::parse(self.storage.as_ref(), &doc)?;
-            }
+        // Another instance's change (a shared database) is read before this one's next use.
+        let changed = self.changed.take();
+        if changed || !state.loaded {
+            state.users = match self.storage.load(store::STORAGE_KEY).await? {
+                Some(doc) => store::parse(self.storage.as_ref(), &doc)?,
+                None => Default::default(),
+            };
             state.loaded = true;
         }
         Ok(state)

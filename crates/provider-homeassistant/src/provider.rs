@@ -36,6 +36,8 @@ pub struct HomeAssistantProvider {
 pub(crate) struct Inner {
     name: String,
     storage: Arc<dyn Storage>,
+    /// Set when another instance changed the store (see `auth_core::ChangeFlag`).
+    changed: auth_core::ChangeFlag,
     policy: PasswordPolicy,
     rehash_legacy_hashes: bool,
     /// `None` until loaded. Mutations hold the lock across their save, so saves are serialised
@@ -152,6 +154,7 @@ impl HomeAssistantProvider {
         Self {
             inner: Arc::new(Inner {
                 name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                changed: auth_core::ChangeFlag::new(storage.clone(), STORAGE_KEY),
                 storage,
                 policy,
                 rehash_legacy_hashes: config.rehash_legacy_hashes,
@@ -407,9 +410,11 @@ impl Inner {
         &self,
         slot: &'a mut MutexGuard<'_, Option<ProviderData>>,
     ) -> Result<&'a mut ProviderData, ProviderError> {
+        // Another instance's change (a shared database) is read before this one's next use.
+        let changed = self.changed.take();
         let data = match slot.take() {
-            Some(data) => data,
-            None => store::load(self.storage.as_ref()).await?,
+            Some(data) if !changed => data,
+            _ => store::load(self.storage.as_ref()).await?,
         };
         Ok(slot.insert(data))
     }

@@ -14,13 +14,15 @@
 
 #![forbid(unsafe_code)]
 
+mod bans;
+mod codes;
 mod migrations;
 mod rows;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use auth_core::{Journal, SaveOptions, Storage, StorageError, StoredDocument};
+use auth_core::{Journal, SaveOptions, Storage, StorageError, StoreChange, StoredDocument};
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
@@ -35,14 +37,17 @@ pub struct PgStorage {
 
 struct Inner {
     client: Mutex<Client>,
-    /// The connection that LISTENs for other processes' changes (kept open).
-    _listener: Client,
-    /// Keys other processes changed.
-    changes: tokio::sync::broadcast::Sender<String>,
+    /// Changes other processes made (and this process's refused saves: its stores read again).
+    changes: tokio::sync::broadcast::Sender<StoreChange>,
+    /// Per store key, the data this process last read or wrote (`Null`: read as missing); a save
+    /// writes only the rows that differ from it (see `rows::save`).
+    baselines: std::sync::Mutex<std::collections::HashMap<String, Value>>,
     /// Tags this process's notifications, so that it ignores its own.
     instance: String,
     /// Shown in messages instead of the URL (which may hold a password).
     location: String,
+    /// Authorization codes every instance redeems (a connection of their own).
+    codes: Arc<codes::PgCodes>,
 }
 
 impl std::fmt::Debug for PgStorage {
@@ -58,15 +63,7 @@ impl PgStorage {
     /// trusted network) and applies the migrations this build knows that the database lacks.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         let location = redact(url);
-        let (mut client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(unreachable_at(&location))?;
-        let name = location.clone();
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::error!(database = %name, %error, "the database connection ended");
-            }
-        });
+        let mut client = connect(url, &location).await?;
         migrations::apply(&mut client, &location).await?;
         let instance = format!(
             "{}-{}",
@@ -75,13 +72,16 @@ impl PgStorage {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         );
-        let (changes, _) = tokio::sync::broadcast::channel(64);
-        let listener = listen(url, &location, &instance, changes.clone()).await?;
+        let (changes, _) = tokio::sync::broadcast::channel(1024);
+        listen(url, &location, &instance, changes.clone()).await?;
+        let codes =
+            Arc::new(codes::PgCodes::new(connect(url, &location).await?, location.clone()).await?);
         Ok(Self {
             inner: Arc::new(Inner {
                 client: Mutex::new(client),
-                _listener: listener,
                 changes,
+                baselines: std::sync::Mutex::default(),
+                codes,
                 instance,
                 location,
             }),
@@ -116,38 +116,67 @@ impl PgStorage {
     }
 
     fn write_error(&self, key: &str, e: tokio_postgres::Error) -> StorageError {
+        use tokio_postgres::error::SqlState;
+        let refused = e.code().is_some_and(|c| {
+            *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::EXCLUSION_VIOLATION
+        });
+        if refused {
+            // This process's stores of `key` read it again before their next use.
+            let _ = self.inner.changes.send(StoreChange {
+                key: key.to_owned(),
+                record: None,
+            });
+            let problem = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned());
+            return StorageError::Conflict {
+                location: self.location(key),
+                problem,
+            };
+        }
         StorageError::Write {
             location: self.location(key),
             source: std::io::Error::other(e.to_string()),
         }
     }
+
+    fn set_baseline(&self, key: &str, data: Value) {
+        if let Ok(mut baselines) = self.inner.baselines.lock() {
+            baselines.insert(key.to_owned(), data);
+        }
+    }
 }
 
-/// Name of the notification channel: payload `<instance> <store key>`.
+/// Name of the notification channel. Payload `<instance> <store key>[ <record>]`: the record is
+/// the change as JSON (what other instances apply in memory), or `@<seq>` naming a row of
+/// `change_records` when it does not fit; without one, the store is read again.
 const CHANNEL: &str = "hass_auth";
 
-/// A second connection that LISTENs on [`CHANNEL`] and forwards other instances' keys.
+/// The largest payload sent inline (PostgreSQL's limit is 8000 bytes).
+const MAX_INLINE: usize = 7900;
+
+/// A second connection that LISTENs on [`CHANNEL`] and forwards other instances' changes, in
+/// the order their transactions committed. A record kept in `change_records` is read on this
+/// connection before the next change is forwarded.
 async fn listen(
     url: &str,
     location: &str,
     instance: &str,
-    changes: tokio::sync::broadcast::Sender<String>,
-) -> Result<Client, StorageError> {
+    changes: tokio::sync::broadcast::Sender<StoreChange>,
+) -> Result<(), StorageError> {
     use futures_util::StreamExt;
     let (client, mut connection) = tokio_postgres::connect(url, NoTls)
         .await
         .map_err(unreachable_at(location))?;
-    let me = instance.to_owned();
+    let (notices, mut received) = tokio::sync::mpsc::unbounded_channel();
     let name = location.to_owned();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
                 Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
-                    if let Some((from, key)) = n.payload().split_once(' ')
-                        && from != me
-                    {
-                        let _ = changes.send(key.to_owned());
+                    if notices.send(n.payload().to_owned()).is_err() {
+                        return;
                     }
                 }
                 Ok(_) => {}
@@ -162,6 +191,52 @@ async fn listen(
         .batch_execute(&format!("LISTEN {CHANNEL}"))
         .await
         .map_err(unreachable_at(location))?;
+    let me = instance.to_owned();
+    tokio::spawn(async move {
+        while let Some(payload) = received.recv().await {
+            let mut parts = payload.splitn(3, ' ');
+            let (Some(from), Some(key)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if from == me {
+                continue;
+            }
+            let record = match parts.next() {
+                None => None,
+                Some(seq) if seq.starts_with('@') => {
+                    let row = match seq[1..].parse::<i64>() {
+                        Ok(seq) => client
+                            .query_opt("SELECT record FROM change_records WHERE seq = $1", &[&seq])
+                            .await
+                            .ok()
+                            .flatten(),
+                        Err(_) => None,
+                    };
+                    // A record that cannot be read any more: the store reads the key again.
+                    row.map(|r| r.get::<_, tokio_postgres::types::Json<Value>>(0).0)
+                }
+                Some(json) => serde_json::from_str(json).ok(),
+            };
+            let _ = changes.send(StoreChange {
+                key: key.to_owned(),
+                record: record.map(Arc::new),
+            });
+        }
+    });
+    Ok(())
+}
+
+/// A connection whose driver runs on its own task.
+async fn connect(url: &str, location: &str) -> Result<Client, StorageError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(unreachable_at(location))?;
+    let name = location.to_owned();
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::error!(database = %name, %error, "a database connection ended");
+        }
+    });
     Ok(client)
 }
 
@@ -173,18 +248,38 @@ fn unreachable_at(location: &str) -> impl Fn(tokio_postgres::Error) -> StorageEr
     }
 }
 
-/// Tells the other instances (at commit) that store `key` changed.
+/// Tells the other instances (at commit) that store `key` changed, and how (`record`).
 async fn notify(
     tx: &tokio_postgres::Transaction<'_>,
     instance: &str,
     key: &str,
+    record: Option<&Value>,
 ) -> Result<(), tokio_postgres::Error> {
-    tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[&CHANNEL, &format!("{instance} {key}")],
-    )
-    .await
-    .map(drop)
+    let mut payload = format!("{instance} {key}");
+    if let Some(record) = record {
+        let json = serde_json::to_string(record).expect("a JSON value always serialises");
+        if payload.len() + 1 + json.len() <= MAX_INLINE {
+            payload.push(' ');
+            payload.push_str(&json);
+        } else {
+            tx.execute(
+                "DELETE FROM change_records WHERE at < now() - interval '10 minutes'",
+                &[],
+            )
+            .await?;
+            let seq: i64 = tx
+                .query_one(
+                    "INSERT INTO change_records (record) VALUES ($1) RETURNING seq",
+                    &[&tokio_postgres::types::Json(record)],
+                )
+                .await?
+                .get(0);
+            payload.push_str(&format!(" @{seq}"));
+        }
+    }
+    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+        .await
+        .map(drop)
 }
 
 /// `postgres://user:secret@host/db` without the password.
@@ -206,36 +301,59 @@ fn redact(url: &str) -> String {
 impl Storage for PgStorage {
     async fn load(&self, key: &str) -> Result<Option<StoredDocument>, StorageError> {
         let client = self.inner.client.lock().await;
-        rows::load(&client, key)
+        let loaded = rows::load(&client, key)
             .await
-            .map_err(|e| self.read_error(key, e))?
-            .map(|(version, minor_version, data)| {
-                Ok(StoredDocument::new(key, version, minor_version, data))
-            })
-            .transpose()
+            .map_err(|e| self.read_error(key, e))?;
+        self.set_baseline(
+            key,
+            loaded.as_ref().map_or(Value::Null, |(_, _, d)| d.clone()),
+        );
+        Ok(loaded.map(|(version, minor_version, data)| {
+            StoredDocument::new(key, version, minor_version, data)
+        }))
     }
 
     async fn save(&self, doc: &StoredDocument, _options: SaveOptions) -> Result<(), StorageError> {
+        let baseline = self
+            .inner
+            .baselines
+            .lock()
+            .ok()
+            .and_then(|b| b.get(&doc.key).cloned());
         let mut client = self.inner.client.lock().await;
         let tx = client
             .transaction()
             .await
             .map_err(|e| self.write_error(&doc.key, e))?;
-        rows::save(&tx, doc)
+        rows::save(&tx, doc, baseline.as_ref())
             .await
             .map_err(|e| self.write_error(&doc.key, e))?;
-        notify(&tx, &self.inner.instance, &doc.key)
+        notify(&tx, &self.inner.instance, &doc.key, None)
             .await
             .map_err(|e| self.write_error(&doc.key, e))?;
-        tx.commit().await.map_err(|e| self.write_error(&doc.key, e))
+        tx.commit()
+            .await
+            .map_err(|e| self.write_error(&doc.key, e))?;
+        self.set_baseline(&doc.key, doc.data.clone());
+        Ok(())
     }
 
     fn location(&self, key: &str) -> String {
         format!("{} (store {key})", self.inner.location)
     }
 
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
         Some(self.inner.changes.subscribe())
+    }
+
+    fn shared_codes(&self) -> Option<Arc<dyn auth_core::SharedCodes>> {
+        Some(self.inner.codes.clone())
+    }
+
+    fn shared_bans(&self) -> Option<Arc<dyn auth_core::SharedBans>> {
+        Some(Arc::new(bans::PgBans {
+            storage: self.clone(),
+        }))
     }
 
     fn journal(&self, key: &str) -> Option<Arc<dyn Journal>> {
@@ -267,10 +385,10 @@ impl Journal for RowJournal {
             .transaction()
             .await
             .map_err(|e| self.storage.write_error(key, e))?;
-        rows::apply_record(&tx, record)
+        let applied = rows::apply_record(&tx, record)
             .await
             .map_err(|e| self.storage.write_error(key, e))?;
-        notify(&tx, &self.storage.inner.instance, key)
+        notify(&tx, &self.storage.inner.instance, key, Some(&applied))
             .await
             .map_err(|e| self.storage.write_error(key, e))?;
         tx.commit()

@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/0001_tables.sql")),
     (2, include_str!("../migrations/0002_revoked_tokens.sql")),
+    (3, include_str!("../migrations/0003_row_changes.sql")),
 ];
 
 /// Key of the advisory lock held while migrating ("hass-auth" in ASCII).

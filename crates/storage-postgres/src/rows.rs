@@ -13,6 +13,8 @@ const AUTH: &str = "auth";
 const PASSWORDS: &str = "auth_provider.homeassistant";
 const ONBOARDING: &str = "onboarding";
 const MFA_PREFIX: &str = "auth_module.";
+/// Per-user stores kept in `user_documents`, one row per user.
+const USER_DOCUMENTS: [&str; 2] = ["hass_auth.recovery_codes", "hass_auth.sign_in_history"];
 
 /// `(version, minor_version, data)` of store `key`, or `None` when it was never saved.
 pub async fn load(client: &Client, key: &str) -> Result<Option<(u32, u32, Value)>, Error> {
@@ -59,13 +61,15 @@ pub async fn load(client: &Client, key: &str) -> Result<Option<(u32, u32, Value)
                 .collect();
             json!({ "done": done })
         }
-        _ => match key.strip_prefix(MFA_PREFIX) {
-            Some(module) => {
+        _ => match users_table(key) {
+            Some((table, column, owner)) => {
                 let mut users = Map::new();
                 for r in client
                     .query(
-                        "SELECT user_id, data FROM mfa_enrolments WHERE module = $1 ORDER BY pos",
-                        &[&module],
+                        &format!(
+                            "SELECT user_id, data FROM {table} WHERE {column} = $1 ORDER BY pos"
+                        ),
+                        &[&owner],
                     )
                     .await?
                 {
@@ -169,8 +173,26 @@ async fn load_auth(client: &Client) -> Result<Value, Error> {
     )
 }
 
-/// Replaces store `doc.key` with `doc` (inside the caller's transaction).
-pub async fn save(tx: &Transaction<'_>, doc: &StoredDocument) -> Result<(), Error> {
+/// The table of a per-user store: `(table, owner column, owner value)`.
+fn users_table(key: &str) -> Option<(&'static str, &'static str, &str)> {
+    if let Some(module) = key.strip_prefix(MFA_PREFIX) {
+        return Some(("mfa_enrolments", "module", module));
+    }
+    USER_DOCUMENTS
+        .contains(&key)
+        .then_some(("user_documents", "key", key))
+}
+
+/// Saves store `doc.key` as `doc` (inside the caller's transaction). `baseline` is the data this
+/// process last read or wrote for the key (`Some(Null)`: it read "no such store"): a store kept
+/// in rows then writes only the rows that differ from it, so that instances changing different
+/// rows never undo each other, and a row another instance added meanwhile is never dropped.
+/// Without a baseline (an import) every row is replaced.
+pub async fn save(
+    tx: &Transaction<'_>,
+    doc: &StoredDocument,
+    baseline: Option<&Value>,
+) -> Result<(), Error> {
     let version = i32::try_from(doc.version).unwrap_or(i32::MAX);
     let minor = i32::try_from(doc.minor_version).unwrap_or(i32::MAX);
     tx.execute(
@@ -179,14 +201,18 @@ pub async fn save(tx: &Transaction<'_>, doc: &StoredDocument) -> Result<(), Erro
         &[&doc.key, &version, &minor],
     )
     .await?;
-    tx.execute("DELETE FROM documents WHERE key = $1", &[&doc.key])
-        .await?;
+    let was_whole = tx
+        .execute("DELETE FROM documents WHERE key = $1", &[&doc.key])
+        .await?
+        > 0;
+    // The rows do not hold the baseline when the store was kept whole: replace them all.
+    let baseline = baseline.filter(|_| !was_whole);
     let fits = match doc.key.as_str() {
         AUTH => save_auth(tx, &doc.data).await?,
-        PASSWORDS => save_passwords(tx, &doc.data).await?,
-        ONBOARDING => save_onboarding(tx, &doc.data).await?,
-        key => match key.strip_prefix(MFA_PREFIX) {
-            Some(module) => save_mfa(tx, module, &doc.data).await?,
+        PASSWORDS => save_passwords(tx, &doc.data, baseline).await?,
+        ONBOARDING => save_onboarding(tx, &doc.data, baseline).await?,
+        key => match users_table(key) {
+            Some(table) => save_users(tx, table, &doc.data, baseline).await?,
             None => false,
         },
     };
@@ -222,8 +248,10 @@ async fn save_auth(tx: &Transaction<'_>, data: &Value) -> Result<bool, Error> {
     Ok(true)
 }
 
-/// Applies one change record of the auth store (see `auth_core::store::apply_journal`).
-pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<(), Error> {
+/// Applies one change record of the auth store (see `auth_core::store::apply_journal`; a
+/// `rows` diff from `auth_core::store::rest_rows_diff`). Returns the record as applied: without
+/// the tokens another instance revoked meanwhile (what other instances are told).
+pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<Value, Error> {
     let version = auth_core::store::STORAGE_VERSION.cast_signed();
     let minor = auth_core::store::STORAGE_MINOR_VERSION.cast_signed();
     tx.execute(
@@ -245,6 +273,9 @@ pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<(), Er
         .await?;
         replace_rest(tx, list("users"), list("groups"), list("credentials")).await?;
     }
+    if let Some(rows) = record.get("rows") {
+        apply_rows(tx, rows).await?;
+    }
     let mut put: Vec<&str> = Vec::new();
     for token in record
         .get("put")
@@ -259,12 +290,33 @@ pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<(), Er
         // An upsert that waited for another instance's revocation to commit was checked against
         // revoked_tokens before that commit and may have put the row back; this statement sees
         // the revocation (a new snapshot) and takes the token out again.
-        tx.execute(
-            "DELETE FROM refresh_tokens r USING revoked_tokens v WHERE r.id = v.id AND r.id = ANY($1)",
-            &[&put],
-        )
-        .await?;
+        let gone: Vec<String> = tx
+            .query(
+                "DELETE FROM refresh_tokens r USING revoked_tokens v
+                 WHERE r.id = v.id AND r.id = ANY($1) RETURNING r.id",
+                &[&put],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !gone.is_empty() {
+            let mut applied = record.clone();
+            if let Some(Value::Array(tokens)) = applied.get_mut("put") {
+                tokens.retain(|t| {
+                    !t.get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| gone.iter().any(|g| g == id))
+                });
+            }
+            return finish_record(tx, &applied).await.map(|()| applied);
+        }
     }
+    finish_record(tx, record).await.map(|()| record.clone())
+}
+
+/// The `del` part of a record: the tokens are revoked for good (see `revoked_tokens`).
+async fn finish_record(tx: &Transaction<'_>, record: &Value) -> Result<(), Error> {
     let del: Vec<&str> = record
         .get("del")
         .and_then(Value::as_array)
@@ -284,7 +336,43 @@ pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<(), Er
     Ok(())
 }
 
-/// Rewrites users, groups and credentials in list order (their `pos` follows it).
+/// Applies a `rows` diff: users, groups and credentials added or changed are upserted by id,
+/// removed ones deleted; rows the diff does not name are left alone.
+async fn apply_rows(tx: &Transaction<'_>, rows: &Value) -> Result<(), Error> {
+    let part = |list: &str, k: &str| -> Vec<Value> {
+        rows.get(list)
+            .and_then(|c| c.get(k))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let ids = |list: &str| -> Vec<String> {
+        part(list, "del")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let (users, groups, credentials) = (
+        part("users", "put"),
+        part("groups", "put"),
+        part("credentials", "put"),
+    );
+    for (table, list) in [
+        ("auth_credentials", "credentials"),
+        ("auth_users", "users"),
+        ("auth_groups", "groups"),
+    ] {
+        let gone = ids(list);
+        if !gone.is_empty() {
+            tx.execute(&format!("DELETE FROM {table} WHERE id = ANY($1)"), &[&gone])
+                .await?;
+        }
+    }
+    replace_rest(tx, &users, &groups, &credentials).await
+}
+
+/// Writes users, groups and credentials in list order: new rows get the next `pos`, rows that
+/// exist are updated in place (keeping theirs).
 async fn replace_rest(
     tx: &Transaction<'_>,
     users: &[Value],
@@ -302,7 +390,9 @@ async fn replace_rest(
         let flag = |k: &str| u.get(k).and_then(Value::as_bool).unwrap_or(false);
         tx.execute(
             "INSERT INTO auth_users (id, name, is_owner, is_active, system_generated, local_only, group_ids)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET name = $2, is_owner = $3, is_active = $4,
+                system_generated = $5, local_only = $6, group_ids = $7",
             &[
                 &text(u, "id"),
                 &text(u, "name"),
@@ -318,7 +408,8 @@ async fn replace_rest(
     for g in groups {
         let policy = g.get("policy").map(Json);
         tx.execute(
-            "INSERT INTO auth_groups (id, name, policy) VALUES ($1, $2, $3)",
+            "INSERT INTO auth_groups (id, name, policy) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET name = $2, policy = $3",
             &[&text(g, "id"), &text(g, "name"), &policy],
         )
         .await?;
@@ -327,7 +418,9 @@ async fn replace_rest(
         let data = c.get("data").cloned().unwrap_or_else(|| json!({}));
         tx.execute(
             "INSERT INTO auth_credentials (id, user_id, auth_provider_type, auth_provider_id, data)
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET user_id = $2, auth_provider_type = $3,
+                auth_provider_id = $4, data = $5",
             &[
                 &text(c, "id"),
                 &text(c, "user_id"),
@@ -379,39 +472,119 @@ async fn upsert_token(tx: &Transaction<'_>, t: &Value) -> Result<(), Error> {
     Ok(())
 }
 
-async fn save_passwords(tx: &Transaction<'_>, data: &Value) -> Result<bool, Error> {
-    let Some(users) = data.get("users").and_then(Value::as_array) else {
+/// `data.users` of a provider-passwords document, by username; `None` when misshapen.
+fn password_rows(data: &Value) -> Option<Vec<(&str, &str)>> {
+    let users = data.get("users").and_then(Value::as_array)?;
+    if data.as_object().is_none_or(|o| o.len() != 1) {
+        return None;
+    }
+    users
+        .iter()
+        .map(|u| {
+            let o = u.as_object().filter(|o| o.len() == 2)?;
+            Some((o.get("username")?.as_str()?, o.get("password")?.as_str()?))
+        })
+        .collect()
+}
+
+async fn save_passwords(
+    tx: &Transaction<'_>,
+    data: &Value,
+    baseline: Option<&Value>,
+) -> Result<bool, Error> {
+    let Some(users) = password_rows(data) else {
         return Ok(false);
     };
-    let fits = data.as_object().is_some_and(|o| o.len() == 1)
-        && users.iter().all(|u| {
-            u.as_object().is_some_and(|o| o.len() == 2)
-                && u.get("username").is_some_and(Value::is_string)
-                && u.get("password").is_some_and(Value::is_string)
-        });
-    if !fits {
-        return Ok(false);
+    let base: Option<Vec<(&str, &str)>> = match baseline {
+        Some(Value::Null) => Some(Vec::new()),
+        Some(base) => password_rows(base),
+        None => None,
+    };
+    let Some(base) = base else {
+        tx.execute("DELETE FROM provider_passwords", &[]).await?;
+        for (username, password) in users {
+            tx.execute(
+                "INSERT INTO provider_passwords (username, password) VALUES ($1, $2)",
+                &[&username, &password],
+            )
+            .await?;
+        }
+        return Ok(true);
+    };
+    for (username, password) in &users {
+        match base.iter().find(|(u, _)| u == username) {
+            // New here: an instance that added the same username meanwhile makes this fail
+            // (a unique violation, reported as a conflict), never a second user of that name.
+            None => {
+                tx.execute(
+                    "INSERT INTO provider_passwords (username, password) VALUES ($1, $2)",
+                    &[username, password],
+                )
+                .await?;
+            }
+            Some((_, old)) if old != password => {
+                tx.execute(
+                    "UPDATE provider_passwords SET password = $2 WHERE username = $1",
+                    &[username, password],
+                )
+                .await?;
+            }
+            Some(_) => {}
+        }
     }
-    tx.execute("DELETE FROM provider_passwords", &[]).await?;
-    for u in users {
+    let gone: Vec<&str> = base
+        .iter()
+        .filter(|(u, _)| !users.iter().any(|(n, _)| n == u))
+        .map(|(u, _)| *u)
+        .collect();
+    if !gone.is_empty() {
         tx.execute(
-            "INSERT INTO provider_passwords (username, password) VALUES ($1, $2)",
-            &[&text(u, "username"), &text(u, "password")],
+            "DELETE FROM provider_passwords WHERE username = ANY($1)",
+            &[&gone],
         )
         .await?;
     }
     Ok(true)
 }
 
-async fn save_onboarding(tx: &Transaction<'_>, data: &Value) -> Result<bool, Error> {
-    let Some(done) = data.get("done").and_then(Value::as_array) else {
+/// `data.done` of an onboarding document; `None` when misshapen.
+fn onboarding_steps(data: &Value) -> Option<Vec<&str>> {
+    let done = data.get("done").and_then(Value::as_array)?;
+    if data.as_object().is_some_and(|o| o.len() != 1) {
+        return None;
+    }
+    done.iter().map(Value::as_str).collect()
+}
+
+async fn save_onboarding(
+    tx: &Transaction<'_>,
+    data: &Value,
+    baseline: Option<&Value>,
+) -> Result<bool, Error> {
+    let Some(done) = onboarding_steps(data) else {
         return Ok(false);
     };
-    if data.as_object().is_some_and(|o| o.len() != 1) || !done.iter().all(Value::is_string) {
-        return Ok(false);
+    let base = match baseline {
+        Some(Value::Null) => Some(Vec::new()),
+        Some(base) => onboarding_steps(base),
+        None => None,
+    };
+    match &base {
+        None => {
+            tx.execute("DELETE FROM onboarding_steps", &[]).await?;
+        }
+        Some(base) => {
+            let gone: Vec<&str> = base.iter().copied().filter(|s| !done.contains(s)).collect();
+            if !gone.is_empty() {
+                tx.execute(
+                    "DELETE FROM onboarding_steps WHERE step = ANY($1)",
+                    &[&gone],
+                )
+                .await?;
+            }
+        }
     }
-    tx.execute("DELETE FROM onboarding_steps", &[]).await?;
-    for step in done.iter().filter_map(Value::as_str) {
+    for step in done {
         tx.execute(
             "INSERT INTO onboarding_steps (step) VALUES ($1) ON CONFLICT DO NOTHING",
             &[&step],
@@ -421,19 +594,54 @@ async fn save_onboarding(tx: &Transaction<'_>, data: &Value) -> Result<bool, Err
     Ok(true)
 }
 
-async fn save_mfa(tx: &Transaction<'_>, module: &str, data: &Value) -> Result<bool, Error> {
-    let Some(users) = data.get("users").and_then(Value::as_object) else {
+/// `data.users` of a per-user document; `None` when misshapen.
+fn users_map(data: &Value) -> Option<&Map<String, Value>> {
+    let users = data.get("users").and_then(Value::as_object)?;
+    data.as_object()
+        .is_some_and(|o| o.len() == 1)
+        .then_some(users)
+}
+
+async fn save_users(
+    tx: &Transaction<'_>,
+    (table, column, owner): (&str, &str, &str),
+    data: &Value,
+    baseline: Option<&Value>,
+) -> Result<bool, Error> {
+    let Some(users) = users_map(data) else {
         return Ok(false);
     };
-    if data.as_object().is_some_and(|o| o.len() != 1) {
-        return Ok(false);
-    }
-    tx.execute("DELETE FROM mfa_enrolments WHERE module = $1", &[&module])
-        .await?;
-    for (user_id, enrolment) in users {
+    let empty = Map::new();
+    let base = match baseline {
+        Some(Value::Null) => Some(&empty),
+        Some(base) => users_map(base),
+        None => None,
+    };
+    let upsert = format!(
+        "INSERT INTO {table} ({column}, user_id, data) VALUES ($1, $2, $3)
+         ON CONFLICT ({column}, user_id) DO UPDATE SET data = $3"
+    );
+    let Some(base) = base else {
         tx.execute(
-            "INSERT INTO mfa_enrolments (module, user_id, data) VALUES ($1, $2, $3)",
-            &[&module, user_id, &Json(enrolment)],
+            &format!("DELETE FROM {table} WHERE {column} = $1"),
+            &[&owner],
+        )
+        .await?;
+        for (user_id, row) in users {
+            tx.execute(&upsert, &[&owner, user_id, &Json(row)]).await?;
+        }
+        return Ok(true);
+    };
+    for (user_id, row) in users {
+        if base.get(user_id) != Some(row) {
+            tx.execute(&upsert, &[&owner, user_id, &Json(row)]).await?;
+        }
+    }
+    let gone: Vec<&String> = base.keys().filter(|u| !users.contains_key(*u)).collect();
+    if !gone.is_empty() {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE {column} = $1 AND user_id = ANY($2)"),
+            &[&owner, &gone],
         )
         .await?;
     }

@@ -11,6 +11,7 @@ use crate::login_flow::{LoginFlow, credentials_from_flow_data};
 use crate::models::Credentials;
 use crate::provider::{AuthAccess, AuthProvider, LoginContext};
 use crate::rng::random_hex;
+use crate::storage::SharedRedemption;
 
 use super::AuthManager;
 
@@ -131,12 +132,18 @@ impl AuthManager {
     }
 
     /// Stores an authorization code for `credentials`, bound to `client_id`; returns the code.
-    pub fn create_auth_code(
+    /// With a storage several instances share, the code is stored there (before it is
+    /// returned), so that whichever instance the client's token request reaches redeems it.
+    ///
+    /// # Errors
+    ///
+    /// The shared store could not be written.
+    pub async fn create_auth_code(
         &self,
         client_id: &str,
         credentials: Credentials,
         context: &LoginContext,
-    ) -> String {
+    ) -> Result<String, AuthError> {
         let value = random_hex(self.inner.rng.as_ref(), 16);
         let code = AuthCode {
             client_id: client_id.to_owned(),
@@ -145,16 +152,43 @@ impl AuthManager {
             code_challenge: context.code_challenge.clone(),
             code_challenge_method: context.code_challenge_method.clone(),
         };
+        if let Some(shared) = self.shared_codes() {
+            let lifetime = self.inner.codes.lifetime().as_seconds_f64();
+            shared
+                .put(&shared_key(client_id, &value), &code.to_json(), lifetime)
+                .await?;
+            return Ok(value);
+        }
         self.inner.codes.insert(value.clone(), code, self.now());
-        value
+        Ok(value)
+    }
+
+    fn shared_codes(&self) -> Option<Arc<dyn crate::storage::SharedCodes>> {
+        self.inner.store.storage().shared_codes()
     }
 
     /// Redeems an authorization code (single use, even when it turns out invalid). Codes whose
     /// credentials were linked but have since been removed are invalid. Does not revoke
     /// anything on reuse: token endpoints use [`Self::redeem_auth_code`].
-    pub fn take_auth_code(&self, client_id: &str, code: &str) -> Option<AuthCode> {
-        let code = self.inner.codes.take(client_id, code, self.now())?;
-        self.usable_code(code)
+    ///
+    /// # Errors
+    ///
+    /// The shared store could not be read.
+    pub async fn take_auth_code(
+        &self,
+        client_id: &str,
+        code: &str,
+    ) -> Result<Option<AuthCode>, AuthError> {
+        if let Some(shared) = self.shared_codes() {
+            return Ok(match shared.redeem(&shared_key(client_id, code)).await? {
+                SharedRedemption::Valid(v) => AuthCode::from_json(&v)
+                    .filter(|c| c.client_id == client_id)
+                    .and_then(|c| self.usable_code(c)),
+                SharedRedemption::Reused(_) | SharedRedemption::Invalid => None,
+            });
+        }
+        let code = self.inner.codes.take(client_id, code, self.now());
+        Ok(code.and_then(|c| self.usable_code(c)))
     }
 
     pub(super) fn usable_code(&self, code: AuthCode) -> Option<AuthCode> {
@@ -177,7 +211,18 @@ impl AuthManager {
         client_id: &str,
         code: &str,
     ) -> Result<Option<AuthCode>, AuthError> {
-        match self.inner.codes.redeem(client_id, code, self.now()) {
+        let redemption = match self.shared_codes() {
+            Some(shared) => match shared.redeem(&shared_key(client_id, code)).await? {
+                SharedRedemption::Valid(v) => match AuthCode::from_json(&v) {
+                    Some(c) if c.client_id == client_id => Redemption::Valid(Box::new(c)),
+                    _ => Redemption::Invalid,
+                },
+                SharedRedemption::Reused(tokens) => Redemption::Reused(tokens),
+                SharedRedemption::Invalid => Redemption::Invalid,
+            },
+            None => self.inner.codes.redeem(client_id, code, self.now()),
+        };
+        match redemption {
             Redemption::Valid(code) => Ok(self.usable_code(*code)),
             Redemption::Reused(tokens) => {
                 if !tokens.is_empty() {
@@ -202,11 +247,18 @@ impl AuthManager {
         code: &str,
         refresh_token_id: &str,
     ) -> Result<bool, AuthError> {
-        if self
-            .inner
-            .codes
-            .record_token(client_id, code, refresh_token_id)
-        {
+        let recorded = match self.shared_codes() {
+            Some(shared) => {
+                shared
+                    .record_token(&shared_key(client_id, code), refresh_token_id)
+                    .await?
+            }
+            None => self
+                .inner
+                .codes
+                .record_token(client_id, code, refresh_token_id),
+        };
+        if recorded {
             return Ok(true);
         }
         self.revoke_many(&[refresh_token_id.to_owned()]).await?;
@@ -217,4 +269,9 @@ impl AuthManager {
     pub fn auth_codes(&self) -> &AuthCodes {
         &self.inner.codes
     }
+}
+
+/// Key of a code in a shared store: bound to its client.
+fn shared_key(client_id: &str, code: &str) -> String {
+    format!("{client_id} {code}")
 }

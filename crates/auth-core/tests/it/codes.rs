@@ -15,26 +15,46 @@ async fn codes_are_single_use_and_client_bound() {
         code_challenge_method: Some("S256".into()),
         ..Default::default()
     };
-    let code = manager.create_auth_code("http://a/", credentials.clone(), &context);
+    let code = manager
+        .create_auth_code("http://a/", credentials.clone(), &context)
+        .await
+        .unwrap();
     assert_eq!(code.len(), 32, "128 random bits as hex");
     assert!(
-        manager.take_auth_code("http://b/", &code).is_none(),
+        manager
+            .take_auth_code("http://b/", &code)
+            .await
+            .unwrap()
+            .is_none(),
         "another client does not find it"
     );
     let taken = manager
         .take_auth_code("http://a/", &code)
+        .await
+        .unwrap()
         .expect("the right client redeems it");
     assert_eq!(taken.credentials, credentials);
     assert_eq!(taken.code_challenge, context.code_challenge);
     assert!(
-        manager.take_auth_code("http://a/", &code).is_none(),
+        manager
+            .take_auth_code("http://a/", &code)
+            .await
+            .unwrap()
+            .is_none(),
         "single use"
     );
 
-    let late = manager.create_auth_code("http://a/", credentials.clone(), &LoginContext::default());
+    let late = manager
+        .create_auth_code("http://a/", credentials.clone(), &LoginContext::default())
+        .await
+        .unwrap();
     clock.advance(Duration::minutes(10));
     assert!(
-        manager.take_auth_code("http://a/", &late).is_none(),
+        manager
+            .take_auth_code("http://a/", &late)
+            .await
+            .unwrap()
+            .is_none(),
         "expired after 10 minutes"
     );
     assert!(manager.auth_codes().is_empty(), "and consumed");
@@ -46,10 +66,19 @@ async fn codes_for_removed_credentials_are_invalid() {
     let credentials = sign_in(&manager, "alice", "secret").await;
     let user = manager.get_or_create_user(&credentials).await.unwrap();
     let linked = sign_in(&manager, "alice", "secret").await;
-    let code = manager.create_auth_code("http://a/", linked.clone(), &LoginContext::default());
+    let code = manager
+        .create_auth_code("http://a/", linked.clone(), &LoginContext::default())
+        .await
+        .unwrap();
     manager.remove_credentials(&linked.id).await.unwrap();
     assert!(manager.user(&user.id).unwrap().credentials.is_empty());
-    assert!(manager.take_auth_code("http://a/", &code).is_none());
+    assert!(
+        manager
+            .take_auth_code("http://a/", &code)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -110,7 +139,10 @@ async fn the_expiry_task_reclaims_abandoned_flows_and_codes() {
             .await
             .unwrap()
             .unwrap();
-        manager.create_auth_code("http://a/", credentials.clone(), &LoginContext::default());
+        manager
+            .create_auth_code("http://a/", credentials.clone(), &LoginContext::default())
+            .await
+            .unwrap();
     }
     assert_eq!(manager.login_flows().len(), 10);
     assert_eq!(manager.auth_codes().len(), 10);

@@ -150,6 +150,7 @@ async fn build_errors_name_the_entry() {
             Path::new("configuration.yaml"),
         )],
         mfa_modules: vec![],
+        storage: None,
         http: Default::default(),
         warnings: vec![],
     };

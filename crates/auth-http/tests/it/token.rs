@@ -329,7 +329,16 @@ async fn failed_logins_ban_the_ip_and_bans_expire() {
         200,
         "other IPs unaffected"
     );
-    let file = std::fs::read_to_string(server.config.path().join("ip_bans.yaml")).unwrap();
+    // Written off the request path: polled.
+    let path = server.config.path().join("ip_bans.yaml");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let file = loop {
+        let file = std::fs::read_to_string(&path).unwrap_or_default();
+        if !file.is_empty() || std::time::Instant::now() > deadline {
+            break file;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
     assert!(file.starts_with("\n127.0.0.3:\n  banned_at: '"), "{file}");
     clock.advance(time::Duration::hours(1));
     assert_eq!(

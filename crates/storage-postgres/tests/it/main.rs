@@ -183,4 +183,108 @@ async fn a_change_on_one_instance_is_seen_by_the_others() {
         );
     }
     eprintln!("changes seen by the other instances after {latencies:?}");
+    // Each change travelled as its record and was applied in place: no instance read the whole
+    // auth data again (before, every notice reloaded it: O(all tokens) per change).
+    for instance in &instances {
+        assert_eq!(instance.store().reloads(), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_is_applied_everywhere_within_100_ms_without_a_reload() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("revocation");
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        let storage = Arc::new(PgStorage::connect(&url).await.unwrap());
+        instances.push(AuthManager::builder(storage).build().await.unwrap());
+    }
+    let user = instances[0]
+        .create_user(Some("Shared".into()), vec!["system-admin".into()], false)
+        .await
+        .unwrap();
+    let mut tokens = Vec::new();
+    for i in 0..30 {
+        let maker = &instances[i % 3];
+        seen_within("the user", || maker.user(&user.id).is_some()).await;
+        let token = maker
+            .create_refresh_token(
+                &user.id,
+                NewRefreshToken {
+                    client_id: Some(format!("http://client-{i}/")),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        tokens.push(token);
+    }
+    for instance in &instances {
+        for token in &tokens {
+            seen_within("a token", || instance.refresh_token(&token.id).is_some()).await;
+        }
+    }
+    for (i, victim) in tokens.iter().enumerate().step_by(7) {
+        let access = instances[(i + 1) % 3]
+            .create_access_token(&victim.id, None)
+            .await
+            .unwrap();
+        instances[i % 3]
+            .remove_refresh_token(&victim.id)
+            .await
+            .unwrap();
+        let revoked_at = std::time::Instant::now();
+        for instance in &instances {
+            while instance.validate_access_token(&access).is_some() {
+                assert!(
+                    revoked_at.elapsed() < std::time::Duration::from_millis(100),
+                    "a revoked token's access token still accepted after 100 ms"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        }
+    }
+    for instance in &instances {
+        assert_eq!(instance.store().reloads(), 0);
+        let live = instance.store().read(|d| d.tokens.len());
+        assert_eq!(live, tokens.len() - tokens.iter().step_by(7).count());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_creating_the_first_user_at_once_make_one_owner() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("owners");
+    let a = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
+        .build()
+        .await
+        .unwrap();
+    let b = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
+        .build()
+        .await
+        .unwrap();
+    // Both see no user yet, so each would make its user the owner.
+    let (made_a, made_b) = tokio::join!(
+        a.create_user(Some("A".into()), vec!["system-admin".into()], false),
+        b.create_user(Some("B".into()), vec!["system-admin".into()], false)
+    );
+    let made: Vec<_> = [made_a, made_b].into_iter().flatten().collect();
+    assert!(!made.is_empty());
+    let owners = |m: &AuthManager| {
+        m.store()
+            .read(|d| d.users.values().filter(|u| u.is_owner).count())
+    };
+    for m in [&a, &b] {
+        seen_within("every user made", || {
+            made.iter().all(|u| m.user(&u.id).is_some())
+        })
+        .await;
+        assert_eq!(owners(m), 1, "exactly one owner");
+    }
+    let third = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(owners(&third), 1, "exactly one owner in the database");
+    assert_eq!(third.store().read(|d| d.users.len()), made.len());
 }
