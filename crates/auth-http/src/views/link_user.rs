@@ -1,0 +1,42 @@
+//! `/auth/link_user`: links the credentials of a code to the caller.
+
+use auth_core::AuthError;
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{authenticated_string_pair, internal_error};
+use crate::error::{ApiError, json_response};
+use crate::{AuthHttp, Authenticated};
+
+pub async fn link_user(
+    State(http): State<AuthHttp>,
+    auth: Option<Extension<Authenticated>>,
+    request: Request<Body>,
+) -> Response {
+    let (caller, code, client_id) =
+        match authenticated_string_pair(&http, &auth, request, ["code", "client_id"]).await {
+            Ok(parsed) => parsed,
+            Err(response) => return response,
+        };
+    let manager = http.manager();
+    let stored = manager
+        .take_auth_code(&client_id, &code)
+        .filter(|c| c.code_challenge.is_none());
+    let Some(stored) = stored else {
+        return ApiError::message(StatusCode::BAD_REQUEST, "Invalid code").into_response();
+    };
+    match manager.link_user(&caller.user.id, stored.credentials).await {
+        Ok(()) => json_response(StatusCode::OK, &json!({"message": "User linked"})),
+        Err(AuthError::CredentialAlreadyLinked) => {
+            ApiError::message(StatusCode::BAD_REQUEST, "Credential already linked").into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "linking credentials failed");
+            internal_error().into_response()
+        }
+    }
+}
