@@ -1,6 +1,5 @@
 //! `/auth/link_user`: links the credentials of a code to the caller.
 
-use auth_core::AuthError;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -8,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{authenticated_string_pair, internal_error};
-use crate::error::{ApiError, json_response};
+use super::authenticated_string_pair;
+use crate::error::{ApiError, Style, json_response};
 use crate::{AuthHttp, Authenticated};
 
 pub async fn link_user(
@@ -31,12 +30,6 @@ pub async fn link_user(
     };
     match manager.link_user(&caller.user.id, stored.credentials).await {
         Ok(()) => json_response(StatusCode::OK, &json!({"message": "User linked"})),
-        Err(AuthError::CredentialAlreadyLinked) => {
-            ApiError::message(StatusCode::BAD_REQUEST, "Credential already linked").into_response()
-        }
-        Err(error) => {
-            tracing::error!(%error, "linking credentials failed");
-            internal_error().into_response()
-        }
+        Err(error) => ApiError::from_auth(error, Style::Message).into_response(),
     }
 }

@@ -1,6 +1,6 @@
 //! The login flow: `/auth/providers` and `/auth/login_flow*` (http-api.md §4–§5).
 
-use auth_core::flow_engine::{FlowError, FlowResponse, FlowResult};
+use auth_core::flow_engine::{FlowResponse, FlowResult};
 use auth_core::{AuthError, LoginContext};
 use axum::Extension;
 use axum::body::Body;
@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::{auth_body, internal_error, request_origin};
 use crate::AuthHttp;
 use crate::body::{self, format_error, no_extra_keys, optional_str, required_str};
-use crate::error::{ApiError, json_response};
+use crate::error::{ApiError, Style, json_response};
 use crate::indieauth::verify_client_id;
 use crate::net::{ClientAddr, RequestBase};
 
@@ -237,19 +237,7 @@ async fn start_flow(
 }
 
 fn flow_failure(error: AuthError) -> ApiError {
-    match error {
-        AuthError::Flow(FlowError::TooManyFlows) => ApiError::message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many login flows in progress",
-        ),
-        AuthError::Flow(FlowError::UnknownStep(_)) => {
-            ApiError::message(StatusCode::BAD_REQUEST, "Handler does not support init")
-        }
-        other => {
-            tracing::error!(error = %other, "login flow failed");
-            internal_error()
-        }
-    }
+    ApiError::from_auth(error, Style::Message)
 }
 
 /// Applies http-api.md §5.2's finishing rules and counts failures.
@@ -447,18 +435,6 @@ async fn step_flow(
     };
     match flows.configure(flow_id, Some(input)).await {
         Ok(response) => Ok((response, client_id, context)),
-        Err(FlowError::InProgress) => Err(ApiError::message(
-            StatusCode::CONFLICT,
-            "Flow request already in progress",
-        )),
-        Err(FlowError::UnknownFlow) => Err(ApiError::message(
-            StatusCode::NOT_FOUND,
-            "Invalid flow specified",
-        )),
-        Err(FlowError::InvalidInput(_)) => Err(ApiError::message(
-            StatusCode::BAD_REQUEST,
-            "User input malformed",
-        )),
-        Err(other) => Err(flow_failure(AuthError::Flow(other))),
+        Err(error) => Err(flow_failure(AuthError::Flow(error))),
     }
 }

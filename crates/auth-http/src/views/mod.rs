@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::body::{self, no_extra_keys, required_str};
 use crate::error::ApiError;
+pub(crate) use crate::error::internal_error;
 use crate::indieauth::RequestOrigin;
 use crate::net::RequestBase;
 use crate::{AuthHttp, Authenticated, www_authenticate};
@@ -52,14 +53,6 @@ pub(super) fn require_auth(auth: &Option<Extension<Authenticated>>) -> Option<Au
 /// Unknown routes: HA's plain 404.
 pub async fn not_found() -> Response {
     ApiError::Plain(StatusCode::NOT_FOUND).into_response()
-}
-
-/// HA's answer to an unexpected error (http-api.md §1): `500` with aiohttp's plain text.
-pub(crate) fn internal_error() -> ApiError {
-    ApiError::Text(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "500 Internal Server Error\n\nServer got itself in trouble".into(),
-    )
 }
 
 /// The body of an unauthenticated auth endpoint, within its size limit and time.

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::{auth_body, authenticated_string_pair, internal_error, password_admin};
 use crate::body::{self, no_extra_keys, required_str};
-use crate::error::{ApiError, json_response};
+use crate::error::{ApiError, Style, json_response};
 use crate::{AuthHttp, Authenticated};
 
 pub async fn onboarding_status(State(http): State<AuthHttp>) -> Response {
@@ -74,12 +74,7 @@ async fn create_owner(
     let admin = password_admin(provider.as_ref())
         .ok_or_else(|| internal(&"homeassistant provider unavailable"))?;
     if let Err(error) = admin.add_auth(username, password).await {
-        return Err(match error {
-            auth_core::ProviderError::InvalidUsername { key, message, .. } => {
-                ApiError::coded(StatusCode::BAD_REQUEST, message, key)
-            }
-            other => internal(&other),
-        });
+        return Err(ApiError::from_auth(error.into(), Style::Message));
     }
     let undo = || async {
         if let Err(error) = admin.remove_auth(username).await {

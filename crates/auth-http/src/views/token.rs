@@ -10,10 +10,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{auth_token_form, internal_error, request_origin};
+use super::{auth_token_form, request_origin};
 use crate::AuthHttp;
 use crate::body::FormError;
-use crate::error::{ApiError, json_response};
+use crate::error::{ApiError, Style, json_response};
 use crate::indieauth::verify_client_id;
 use crate::net::{ClientAddr, RequestBase};
 
@@ -92,7 +92,7 @@ async fn grant_code(
     let Some(stored) = manager
         .redeem_auth_code(client_id, code)
         .await
-        .map_err(server_error)?
+        .map_err(oauth_error)?
     else {
         return Err(invalid_request("Invalid code"));
     };
@@ -115,17 +115,10 @@ async fn grant_code(
         }
         (None, None) => {}
     }
-    let user = match manager.get_or_create_user(&stored.credentials).await {
-        Ok(user) => user,
-        Err(AuthError::DuplicateCredentials) => {
-            return Err(ApiError::oauth_described(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "Sign in again",
-            ));
-        }
-        Err(error) => return Err(server_error(error)),
-    };
+    let user = manager
+        .get_or_create_user(&stored.credentials)
+        .await
+        .map_err(oauth_error)?;
     if let Some(reason) = manager.user_not_allowed_reason(&user, client.ip) {
         return Err(ApiError::oauth_described(
             StatusCode::FORBIDDEN,
@@ -148,12 +141,12 @@ async fn grant_code(
             AuthError::Invalid(message) => {
                 ApiError::oauth_described(StatusCode::FORBIDDEN, "access_denied", message)
             }
-            other => server_error(other),
+            other => oauth_error(other),
         })?;
     if !manager
         .record_auth_code_token(client_id, code, &refresh.id)
         .await
-        .map_err(server_error)?
+        .map_err(oauth_error)?
     {
         // The code came back while this redemption was under way: neither gets tokens.
         return Err(invalid_request("Invalid code"));
@@ -161,7 +154,7 @@ async fn grant_code(
     let access = manager
         .create_access_token(&refresh.id, client.ip)
         .await
-        .map_err(access_error)?;
+        .map_err(oauth_error)?;
     Ok(token_success(json!({
         "access_token": access,
         "token_type": "Bearer",
@@ -171,32 +164,9 @@ async fn grant_code(
     })))
 }
 
-fn access_error(error: AuthError) -> ApiError {
-    match error {
-        AuthError::InvalidAuth(message) => {
-            ApiError::oauth_described(StatusCode::FORBIDDEN, "access_denied", message)
-        }
-        AuthError::UnknownProvider { .. } => {
-            ApiError::oauth_described(StatusCode::FORBIDDEN, "access_denied", error.to_string())
-        }
-        AuthError::TokenNotFound => ApiError::oauth("invalid_grant"),
-        other => server_error(other),
-    }
-}
-
-/// A failure the token endpoint did not expect: HA's plain 500 (http-api.md §1 and §6 give it no
-/// OAuth shape). A store that could not be written is a 503 in OAuth shape instead, so that a
-/// client knows nothing was changed and may retry.
-fn server_error(error: AuthError) -> ApiError {
-    tracing::error!(%error, "token endpoint failed");
-    match error {
-        AuthError::Storage(_) => ApiError::oauth_described(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "The auth store could not be written; nothing was changed",
-        ),
-        _ => internal_error(),
-    }
+/// The token endpoint's answer to a failure, in OAuth style (see [`ApiError::from_auth`]).
+fn oauth_error(error: AuthError) -> ApiError {
+    ApiError::from_auth(error, Style::OAuth)
 }
 
 async fn grant_refresh(
@@ -234,7 +204,7 @@ async fn grant_refresh(
     let access = manager
         .create_access_token(&refresh.id, client.ip)
         .await
-        .map_err(access_error)?;
+        .map_err(oauth_error)?;
     Ok(token_success(json!({
         "access_token": access,
         "token_type": "Bearer",

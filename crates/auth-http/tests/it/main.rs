@@ -10,6 +10,7 @@ mod api;
 mod bans;
 mod brute_force;
 mod concurrency;
+mod errors;
 mod fixtures;
 mod fuzz;
 mod login;
