@@ -212,7 +212,13 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         http.onboarding().mark_done("user").await?;
     }
     let expiry = manager.spawn_expiry_task();
-    let app: Router = http.router();
+    // The pieces of AuthHttp::router(), written out: this is where a host would put its own.
+    let app: Router = http
+        .api_router()
+        .merge(http.sign_in_router())
+        .merge(http.home_router())
+        .merge(http.api_root_router())
+        .merge(http.not_found_router());
 
     let addresses: Vec<SocketAddr> = match args.bind {
         Some(addr) => vec![addr],

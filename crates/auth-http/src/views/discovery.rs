@@ -1,11 +1,10 @@
 //! Discovery: the OAuth metadata documents, `/.well-known/change-password` and `/api/`.
 
-use axum::Extension;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{require_auth, unauthorized};
+use super::unauthorized;
 use crate::Authenticated;
 use crate::error::{ApiError, json_response};
 use crate::net::RequestBase;
@@ -48,8 +47,8 @@ pub async fn change_password() -> Response {
     (StatusCode::FOUND, [(header::LOCATION, "/profile")]).into_response()
 }
 
-pub async fn api_root(base: RequestBase, auth: Option<Extension<Authenticated>>) -> Response {
-    match require_auth(&auth) {
+pub async fn api_root(base: RequestBase, auth: Option<Authenticated>) -> Response {
+    match auth {
         Some(_) => json_response(StatusCode::OK, &json!({"message": "API running."})),
         None => unauthorized(&base),
     }

@@ -1,6 +1,5 @@
 //! `/auth/link_user`: links the credentials of a code to the caller.
 
-use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -13,7 +12,7 @@ use crate::{AuthHttp, Authenticated};
 
 pub async fn link_user(
     State(http): State<AuthHttp>,
-    auth: Option<Extension<Authenticated>>,
+    auth: Option<Authenticated>,
     request: Request<Body>,
 ) -> Response {
     let (caller, code, client_id) =

@@ -14,7 +14,6 @@ pub use login_flow::{
 pub use onboarding::{onboarding_integration, onboarding_status, onboarding_users};
 pub use token::{revoke, token};
 
-use axum::Extension;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -46,10 +45,6 @@ pub(super) fn unauthorized(base: &RequestBase) -> Response {
     response
 }
 
-pub(super) fn require_auth(auth: &Option<Extension<Authenticated>>) -> Option<Authenticated> {
-    auth.as_ref().map(|a| a.0.clone())
-}
-
 /// Unknown routes: HA's plain 404.
 pub async fn not_found() -> Response {
     ApiError::Plain(StatusCode::NOT_FOUND).into_response()
@@ -79,11 +74,11 @@ pub(super) async fn auth_token_form(
 /// holds nothing else (body up to `body_limit`). The error is the response to send.
 pub(super) async fn authenticated_string_pair(
     http: &AuthHttp,
-    auth: &Option<Extension<Authenticated>>,
+    auth: &Option<Authenticated>,
     request: Request<Body>,
     keys: [&str; 2],
 ) -> Result<(Authenticated, String, String), Response> {
-    let Some(caller) = require_auth(auth) else {
+    let Some(caller) = auth.clone() else {
         return Err(unauthorized(&RequestBase::of(&request)));
     };
     let (_, bytes) = body::read_limited(

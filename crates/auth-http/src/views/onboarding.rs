@@ -1,7 +1,6 @@
 //! Onboarding: `/api/onboarding*` (http-api.md §10).
 
 use auth_core::{Credentials, LoginContext};
-use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -116,7 +115,7 @@ async fn create_owner(
 
 pub async fn onboarding_integration(
     State(http): State<AuthHttp>,
-    auth: Option<Extension<Authenticated>>,
+    auth: Option<Authenticated>,
     request: Request<Body>,
 ) -> Response {
     // Not one of the unauthenticated views with the small limit (http-api.md §1).

@@ -5,11 +5,13 @@ use provider_homeassistant as _;
 use provider_insecure_example as _;
 
 mod harness;
+mod inproc;
 
 mod api;
 mod bans;
 mod brute_force;
 mod concurrency;
+mod embedding;
 mod errors;
 mod fixtures;
 mod fuzz;
