@@ -62,6 +62,9 @@ pub enum SetupError {
     /// The client redirect-URI fetcher could not be set up (e.g. its certificates).
     #[error("fetch_client_redirect_uris: {0}")]
     RedirectUriFetch(#[from] indieauth_fetch::SetupError),
+    /// `fetch_client_ca_file` could not be read as PEM certificates.
+    #[error("http.fetch_client_ca_file: {0}")]
+    CaFile(indieauth_fetch::SetupError),
 }
 
 /// The identity a request was authenticated as: a bearer access token, or (GET/HEAD) a signed
@@ -120,10 +123,15 @@ impl AuthHttp {
             manager.clock().clone(),
         );
         let signing_secret = auth_core::rng::random_hex(manager.rng().as_ref(), 32);
+        let mut fetch = options.redirect_uri_fetch.clone();
+        if let Some(file) = &options.fetch_client_ca_file {
+            // Read even when fetching is off: a broken file is reported at start, not later.
+            let certificates =
+                indieauth_fetch::load_pem_certificates(file).map_err(SetupError::CaFile)?;
+            fetch.extra_root_certificates.extend(certificates);
+        }
         let redirect_uri_fetcher = if options.fetch_client_redirect_uris {
-            Some(indieauth_fetch::RedirectUriFetcher::new(
-                options.redirect_uri_fetch.clone(),
-            )?)
+            Some(indieauth_fetch::RedirectUriFetcher::new(fetch)?)
         } else {
             None
         };

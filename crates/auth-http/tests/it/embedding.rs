@@ -307,3 +307,22 @@ async fn the_extractor_on_a_route_without_the_layer_is_a_500_not_a_401() {
     let answer = send(&app, get_req("/api/states", "192.168.1.20", Some(&access))).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+#[tokio::test]
+async fn a_fetch_client_ca_file_that_is_not_pem_is_a_setup_error_naming_the_key() {
+    let config = auth_testkit::TempConfig::empty();
+    let bad = config.path().join("home-ca.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let manager = auth_core::AuthManager::builder(config.storage())
+        .build()
+        .await
+        .unwrap();
+    let options = HttpOptions {
+        fetch_client_ca_file: Some(bad),
+        ..HttpOptions::default()
+    };
+    let error = AuthHttp::new(manager, options, None).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.starts_with("http.fetch_client_ca_file: "), "{text}");
+    assert!(text.contains("home-ca.pem"), "{text}");
+}
