@@ -564,8 +564,6 @@ fn remove_old_artifacts(artifacts: &Path, name: &str) {
     }
 }
 
-/// Reads one HTTP response: its head, and its body by `Content-Length`, chunks, or to the end.
-
 /// Standard base64 (with or without padding) to bytes.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
