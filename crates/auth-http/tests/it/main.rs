@@ -6,6 +6,7 @@ use provider_insecure_example as _;
 
 mod harness;
 mod inproc;
+mod inproc_views;
 
 mod api;
 mod bans;
