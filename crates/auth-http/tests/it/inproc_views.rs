@@ -49,8 +49,8 @@ async fn post_form(router: &Router, uri: &str, pairs: &[(&str, &str)]) -> Answer
     .await
 }
 
-/// Signs `demo` in with the insecure_example provider; returns the token response.
-async fn sign_in(router: &Router) -> Value {
+/// Starts an insecure_example login flow; returns its id.
+async fn start_demo_flow(router: &Router) -> String {
     let flow = post_json(
         router,
         "/auth/login_flow",
@@ -59,7 +59,12 @@ async fn sign_in(router: &Router) -> Value {
     )
     .await;
     assert_eq!(flow.status, StatusCode::OK, "{}", flow.body);
-    let flow_id = flow.json()["flow_id"].as_str().unwrap().to_owned();
+    flow.json()["flow_id"].as_str().unwrap().to_owned()
+}
+
+/// Signs `demo` in with the insecure_example provider; returns the token response.
+async fn sign_in(router: &Router) -> Value {
+    let flow_id = start_demo_flow(router).await;
     let done = post_json(
         router,
         &format!("/auth/login_flow/{flow_id}"),
@@ -146,14 +151,7 @@ async fn sign_in_refresh_and_revoke() {
 #[tokio::test]
 async fn a_code_is_redeemed_once() {
     let (_http, router, _config) = app(HttpOptions::default()).await;
-    let flow = post_json(
-        &router,
-        "/auth/login_flow",
-        &json!({"client_id": CLIENT_ID, "handler": ["insecure_example", null],
-                "redirect_uri": format!("{CLIENT_ID}?auth_callback=1")}),
-    )
-    .await;
-    let flow_id = flow.json()["flow_id"].as_str().unwrap().to_owned();
+    let flow_id = start_demo_flow(&router).await;
     let done = post_json(
         &router,
         &format!("/auth/login_flow/{flow_id}"),
@@ -183,14 +181,7 @@ async fn a_code_is_redeemed_once() {
 #[tokio::test]
 async fn a_wrong_password_is_a_form_error_and_an_unknown_flow_a_404() {
     let (_http, router, _config) = app(HttpOptions::default()).await;
-    let flow = post_json(
-        &router,
-        "/auth/login_flow",
-        &json!({"client_id": CLIENT_ID, "handler": ["insecure_example", null],
-                "redirect_uri": format!("{CLIENT_ID}?auth_callback=1")}),
-    )
-    .await;
-    let flow_id = flow.json()["flow_id"].as_str().unwrap().to_owned();
+    let flow_id = start_demo_flow(&router).await;
     let wrong = post_json(
         &router,
         &format!("/auth/login_flow/{flow_id}"),
