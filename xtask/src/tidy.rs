@@ -153,15 +153,16 @@ mod tests {
 
     #[test]
     fn dependencies_point_one_way() {
-        // flow-engine, auth-crypto, indieauth-fetch <- auth-core <- plugins <- auth-host <- auth-http <- auth-server
+        // flow-engine, auth-crypto, indieauth-fetch <- auth-core <- plugins <- auth-http <- auth-host <- auth-server
+        // (auth-host fills auth-http's HttpOptions; auth-http never depends on auth-host)
         let rank = |name: &str| -> Option<u8> {
             Some(match name {
                 "auth-crypto" | "flow-engine" | "indieauth-fetch" => 0,
                 "auth-core" => 1,
                 n if n.starts_with("provider-") || n.starts_with("mfa-") => 2,
                 "storage-postgres" => 2,
-                "auth-host" => 3,
-                "auth-http" => 4,
+                "auth-http" => 3,
+                "auth-host" => 4,
                 "auth-server" => 5,
                 _ => return None,
             })

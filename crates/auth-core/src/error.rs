@@ -7,7 +7,7 @@ use crate::storage::StorageError;
 
 /// Why an [`crate::AuthManager`] operation failed. Messages are Home Assistant's where it has one.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
+// Not `#[non_exhaustive]`: auth-http answers every variant in one exhaustive match (a new variant must be given its HTTP answer).
 pub enum AuthError {
     /// A request that breaks a rule (HA's `ValueError`), with HA's message.
     #[error("{0}")]

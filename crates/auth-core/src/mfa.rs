@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 /// Why an MFA module operation failed.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
+// Not `#[non_exhaustive]`: auth-http answers every variant in one exhaustive match (a new variant must be given its HTTP answer).
 pub enum MfaError {
     /// The module cannot work (storage error, misconfiguration).
     #[error("{0}")]

@@ -30,7 +30,7 @@ pub struct LoginContext {
 
 /// Why a provider operation failed.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
+// Not `#[non_exhaustive]`: auth-http answers every variant in one exhaustive match (a new variant must be given its HTTP answer).
 pub enum ProviderError {
     /// The user or credential does not exist.
     #[error("{0}")]

@@ -12,7 +12,7 @@ use auth_core::{MemoryStorage, OsRng, SystemClock};
 use serde_json::Value as Json;
 
 use crate::error::{ConfigError, Location};
-use crate::http::{HttpSettings, parse_http};
+use crate::http::{HttpOptions, parse_http};
 use crate::resolve::{EnvLookup, Key, Node, Resolver, Value, join_key, plain_scalar};
 use crate::yaml::{Mark, Raw, RawNode, SourceFile, parse_document};
 
@@ -31,7 +31,7 @@ pub struct HostConfig {
     /// `homeassistant: auth_mfa_modules`, in order (defaults applied).
     pub mfa_modules: Vec<PluginEntry>,
     /// The `http:` settings that matter for auth and serving.
-    pub http: HttpSettings,
+    pub http: HttpOptions,
     /// `storage: postgres://...`: keep the stores in this PostgreSQL database instead of
     /// `.storage` (`hass-auth serve --database-url` wins over it).
     pub storage: Option<String>,

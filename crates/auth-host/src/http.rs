@@ -9,84 +9,11 @@ use crate::error::ConfigError;
 use crate::resolve::{Node, Resolver, Value, join_key};
 use crate::yaml::{Mark, Raw, RawNode};
 
-/// Home Assistant's default port.
-pub const DEFAULT_PORT: u16 = 8123;
-/// Home Assistant's default CORS origin.
-pub const DEFAULT_CORS_ORIGIN: &str = "https://cast.home-assistant.io";
-/// `ssl_profile: modern` (the default).
-pub const SSL_MODERN: &str = "modern";
-/// `ssl_profile: intermediate`.
-pub const SSL_INTERMEDIATE: &str = "intermediate";
-/// Default `ban_duration`: one day.
-pub const DEFAULT_BAN_DURATION_SECS: u64 = 24 * 3600;
-/// `login_attempts_threshold` value meaning "never ban".
-pub const NO_LOGIN_ATTEMPT_THRESHOLD: i64 = -1;
-
-/// The `http:` settings hass-auth uses (Home Assistant's names and defaults).
-#[derive(Clone, Debug, PartialEq)]
-pub struct HttpSettings {
-    /// `server_host`: addresses or host names to listen on (a string or a list); default
-    /// Home Assistant's `["0.0.0.0", "::"]` (every interface).
-    pub server_host: Vec<String>,
-    /// `server_port` (default 8123).
-    pub server_port: u16,
-    /// `ip_ban_enabled` (default true): install the ban middleware.
-    pub ip_ban_enabled: bool,
-    /// `login_attempts_threshold`: failed attempts before an IP is banned; -1 (default) = never.
-    pub login_attempts_threshold: i64,
-    /// `ban_duration` (hass-auth only): how long a ban lasts, in seconds (default 86400), or
-    /// `forever` (`None`, Home Assistant's permanent bans).
-    pub ban_duration: Option<std::time::Duration>,
-    /// `use_x_forwarded_for`: take the client IP from `X-Forwarded-For` sent by trusted proxies.
-    pub use_x_forwarded_for: bool,
-    /// `trusted_proxies`: networks of reverse proxies (bare addresses become /32 or /128).
-    pub trusted_proxies: Vec<IpNet>,
-    /// `use_x_frame_options` (default true): send `X-Frame-Options: SAMEORIGIN`.
-    pub use_x_frame_options: bool,
-    /// `cors_allowed_origins` (default `["https://cast.home-assistant.io"]`).
-    pub cors_allowed_origins: Vec<String>,
-    /// `frontend_dir` (hass-auth only): a built Home Assistant frontend to serve the login page
-    /// from; relative paths are relative to the configuration directory.
-    pub frontend_dir: Option<PathBuf>,
-    /// `fetch_client_redirect_uris` (hass-auth only, default false): fetch a client's `client_id`
-    /// page for the redirect URIs it publishes (IndieAuth), bounded and http(s) only.
-    pub fetch_client_redirect_uris: bool,
-    /// `fetch_client_ca_file` (hass-auth only): a PEM file of certificates trusted for that fetch
-    /// in addition to the built-in roots; relative to the configuration directory.
-    pub fetch_client_ca_file: Option<PathBuf>,
-    /// `ssl_certificate`: serve HTTPS with this PEM certificate chain (relative paths are
-    /// relative to the configuration directory).
-    pub ssl_certificate: Option<PathBuf>,
-    /// `ssl_key`: the PEM private key (default: read from the certificate file).
-    pub ssl_key: Option<PathBuf>,
-    /// `ssl_peer_certificate`: PEM CA certificates; clients must present a certificate they sign.
-    pub ssl_peer_certificate: Option<PathBuf>,
-    /// `ssl_profile`: `modern` (default) or `intermediate`.
-    pub ssl_profile: String,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        Self {
-            server_host: vec!["0.0.0.0".to_owned(), "::".to_owned()],
-            server_port: DEFAULT_PORT,
-            ip_ban_enabled: true,
-            login_attempts_threshold: NO_LOGIN_ATTEMPT_THRESHOLD,
-            ban_duration: Some(std::time::Duration::from_secs(DEFAULT_BAN_DURATION_SECS)),
-            use_x_forwarded_for: false,
-            trusted_proxies: Vec::new(),
-            use_x_frame_options: true,
-            cors_allowed_origins: vec![DEFAULT_CORS_ORIGIN.to_owned()],
-            frontend_dir: None,
-            fetch_client_redirect_uris: false,
-            fetch_client_ca_file: None,
-            ssl_certificate: None,
-            ssl_key: None,
-            ssl_peer_certificate: None,
-            ssl_profile: SSL_MODERN.to_owned(),
-        }
-    }
-}
+pub use auth_http::HttpOptions;
+pub use auth_http::options::{
+    DEFAULT_BAN_DURATION_SECS, DEFAULT_CORS_ORIGIN, DEFAULT_PORT, NO_LOGIN_ATTEMPT_THRESHOLD,
+    SSL_INTERMEDIATE, SSL_MODERN,
+};
 
 fn invalid(mark: &Mark, key_path: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -223,8 +150,8 @@ pub(crate) fn parse_http(
     resolver: &Resolver<'_>,
     section: Option<&RawNode>,
     config_dir: &Path,
-) -> Result<(HttpSettings, Vec<String>), ConfigError> {
-    let mut settings = HttpSettings::default();
+) -> Result<(HttpOptions, Vec<String>), ConfigError> {
+    let mut settings = HttpOptions::default();
     let warnings = Vec::new();
     let Some(section) = section else {
         return Ok((settings, warnings));

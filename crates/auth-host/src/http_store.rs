@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
 use crate::http::{
-    HttpSettings, NO_LOGIN_ATTEMPT_THRESHOLD, SSL_INTERMEDIATE, SSL_MODERN, ip_network,
+    HttpOptions, NO_LOGIN_ATTEMPT_THRESHOLD, SSL_INTERMEDIATE, SSL_MODERN, ip_network,
 };
 
 /// Newest major version of `.storage/http` we understand.
@@ -34,7 +34,7 @@ fn bad(path: &Path, key: &str, message: impl std::fmt::Display) -> ConfigError {
 /// Applies `<config_dir>/.storage/http` to `settings`; returns warnings. A missing file changes
 /// nothing; an unreadable one is an error naming it (its settings are never silently dropped).
 pub(crate) fn merge_http_store(
-    settings: &mut HttpSettings,
+    settings: &mut HttpOptions,
     config_dir: &Path,
 ) -> Result<Vec<String>, ConfigError> {
     let path = config_dir.join(".storage").join("http");
@@ -82,7 +82,7 @@ pub(crate) fn merge_http_store(
         .ok_or_else(|| bad(&path, "", "missing 'data' object"))?;
     let yaml = settings.clone();
     apply(settings, data, &path, config_dir)?;
-    let defaults = HttpSettings::default();
+    let defaults = HttpOptions::default();
     let mut warnings = Vec::new();
     let mut overridden = |key: &str, yaml_set: bool, changed: bool| {
         if yaml_set && changed {
@@ -119,7 +119,7 @@ pub(crate) fn merge_http_store(
 }
 
 fn apply(
-    settings: &mut HttpSettings,
+    settings: &mut HttpOptions,
     data: &Map<String, Value>,
     path: &Path,
     config_dir: &Path,

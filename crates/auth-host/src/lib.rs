@@ -74,7 +74,7 @@ pub use config::{ChainModule, ConfigLoader, HostConfig, PluginEntry, load_config
 pub use error::{ConfigError, HostError, Location};
 pub use host::{Host, HostOptions, auth_manager_from_config};
 pub use http::{
-    DEFAULT_BAN_DURATION_SECS, DEFAULT_CORS_ORIGIN, DEFAULT_PORT, HttpSettings,
+    DEFAULT_BAN_DURATION_SECS, DEFAULT_CORS_ORIGIN, DEFAULT_PORT, HttpOptions,
     NO_LOGIN_ATTEMPT_THRESHOLD, SSL_INTERMEDIATE, SSL_MODERN,
 };
 pub use http_store::HTTP_STORE_VERSION;

@@ -20,30 +20,26 @@ pub mod bans;
 pub mod body;
 pub mod error;
 pub mod external;
+mod extract;
 pub mod frontend;
 pub mod indieauth;
 pub mod net;
 pub mod onboarding;
 pub mod options;
 pub mod page;
+pub mod pipeline;
 mod redact;
 pub mod signed;
 mod views;
 pub mod websocket;
 
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use auth_core::{AuthManager, RefreshToken, StorageError, User};
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
-use futures_util::FutureExt;
 
 pub use bans::Bans;
 pub use error::ApiError;
@@ -51,6 +47,7 @@ pub use indieauth_fetch;
 pub use net::{ClientAddr, LocalAddr};
 pub use onboarding::Onboarding;
 pub use options::HttpOptions;
+pub use pipeline::AuthLayer;
 
 /// Why the HTTP layer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +62,17 @@ pub enum SetupError {
     /// The client redirect-URI fetcher could not be set up (e.g. its certificates).
     #[error("fetch_client_redirect_uris: {0}")]
     RedirectUriFetch(#[from] indieauth_fetch::SetupError),
+    /// `fetch_client_ca_file` could not be read as PEM certificates.
+    #[error("http.fetch_client_ca_file: {0}")]
+    CaFile(indieauth_fetch::SetupError),
 }
 
-/// The identity a request was authenticated as.
+/// The identity a request was authenticated as: a bearer access token, or (GET/HEAD) a signed
+/// path, of an active user allowed from the client's address.
+///
+/// Also an axum extractor for routes behind [`AuthHttp::layer`]: a request that is not
+/// authenticated is answered `401` with `WWW-Authenticate` (counted toward an IP ban, as on
+/// `/api/`); `Option<Authenticated>` lets a route serve both.
 #[derive(Clone, Debug)]
 pub struct Authenticated {
     /// The user.
@@ -119,10 +124,15 @@ impl AuthHttp {
         );
         bans.share(manager.store().storage()).await?;
         let signing_secret = auth_core::rng::random_hex(manager.rng().as_ref(), 32);
+        let mut fetch = options.redirect_uri_fetch.clone();
+        if let Some(file) = &options.fetch_client_ca_file {
+            // Read even when fetching is off: a broken file is reported at start, not later.
+            let certificates =
+                indieauth_fetch::load_pem_certificates(file).map_err(SetupError::CaFile)?;
+            fetch.extra_root_certificates.extend(certificates);
+        }
         let redirect_uri_fetcher = if options.fetch_client_redirect_uris {
-            Some(indieauth_fetch::RedirectUriFetcher::new(
-                options.redirect_uri_fetch.clone(),
-            )?)
+            Some(indieauth_fetch::RedirectUriFetcher::new(fetch)?)
         } else {
             None
         };
@@ -159,7 +169,10 @@ impl AuthHttp {
         &self.inner.onboarding
     }
 
-    /// Signs `path` for `expires` seconds with refresh token `refresh_token_id` (tokens.md §8.1).
+    /// Signs `path` (which may carry a query) for `expires` seconds with refresh token
+    /// `refresh_token_id` (tokens.md §8.1): the result, `path?...&authSig=...`, lets a GET or
+    /// HEAD through [`AuthHttp::layer`] without a bearer token until it expires or the refresh
+    /// token is removed.
     pub fn sign_path(&self, path: &str, expires: i64, refresh_token_id: &str) -> String {
         signed::sign_path(
             &self.inner.signing_secret,
@@ -168,6 +181,24 @@ impl AuthHttp {
             refresh_token_id,
             self.now_unix(),
         )
+    }
+
+    /// The refresh token id a signed request for `path` with `query` (which holds `authSig`)
+    /// was signed with, when the signature is ours, unexpired and covers exactly this path and
+    /// query. The caller still has to check that the refresh token and its user may be used;
+    /// [`AuthHttp::layer`] does all of it.
+    pub fn verify_signed_path(&self, path: &str, query: &str) -> Option<String> {
+        signed::verify(&self.inner.signing_secret, path, query, self.now_unix())
+    }
+
+    /// The request pipeline of our routes as a [`tower::Layer`] for a host's own routes: the
+    /// same filter, ban check, authentication (bearer token, signed path, local-only users) and
+    /// failed-login counting (a `401` counts toward an IP ban) as `/api/`, and the same security
+    /// headers. Handlers read the caller with the [`Authenticated`] extractor.
+    ///
+    /// Serve the app with connect info (`SocketAddr`), as for [`AuthHttp::router`].
+    pub fn layer(&self) -> AuthLayer {
+        AuthLayer::new(self.clone())
     }
 
     /// Whether `redirect_uri` may receive codes for `client_id` (http-api.md §8.2): the fixed
@@ -196,11 +227,25 @@ impl AuthHttp {
         self.inner.manager.clock().now().unix_timestamp()
     }
 
-    /// The router with every route of the API; serve it with connect info (`SocketAddr`).
+    /// Every route, as `hass-auth serve` serves them: [`AuthHttp::api_router`],
+    /// [`AuthHttp::sign_in_router`], [`AuthHttp::home_router`], [`AuthHttp::api_root_router`] and
+    /// [`AuthHttp::not_found_router`] merged. Serve it with connect info (`SocketAddr`).
     ///
-    /// As in HA, the onboarding views (`/api/onboarding*`) exist only when onboarding was not
-    /// complete when the router was built: afterwards they are unknown routes (404).
+    /// A host with routes of its own (`/`, `/api/`, a fallback) merges the pieces it wants
+    /// instead; each piece runs our request pipeline on its own routes only.
     pub fn router(&self) -> Router {
+        self.api_router()
+            .merge(self.sign_in_router())
+            .merge(self.home_router())
+            .merge(self.api_root_router())
+            .merge(self.not_found_router())
+    }
+
+    /// The JSON API: `/auth/*` (providers, login flow, token, revoke, link user), the OIDC
+    /// callback, the `/.well-known/` documents, `/api/websocket` and, as in HA, the onboarding
+    /// views (`/api/onboarding*`) only while onboarding was not complete when the router was
+    /// built (afterwards they are unknown routes).
+    pub fn api_router(&self) -> Router {
         let mut router = Router::new()
             .route("/auth/providers", get(views::providers))
             .route("/auth/login_flow", post(views::login_flow_start))
@@ -224,8 +269,6 @@ impl AuthHttp {
             .route("/.well-known/change-password", get(views::change_password))
             // The `redirect_uri` registered at the identity provider.
             .route("/auth/oidc/callback", get(external::callback))
-            .merge(page::router(self))
-            .route("/api/", get(views::api_root))
             .route("/api/websocket", websocket::route(self));
         if !self.onboarding().is_complete() {
             router = router
@@ -236,217 +279,35 @@ impl AuthHttp {
                     post(views::onboarding_integration),
                 );
         }
-        router
-            .fallback(views::not_found)
-            // Inside the pipeline, so that a panicking view's 500 gets the security headers;
-            // and once more outside it, for the pipeline itself.
-            .layer(middleware::from_fn(catch_panic))
-            .layer(middleware::from_fn_with_state(
-                self.clone(),
-                request_pipeline,
-            ))
-            .layer(middleware::from_fn(catch_panic))
-            .with_state(self.clone())
+        self.finish(router)
     }
-}
 
-/// Paths whose CORS policy allows every origin.
-const CORS_ALLOW_ALL: [&str; 4] = [
-    "/auth/token",
-    "/auth/revoke",
-    "/.well-known/oauth-authorization-server",
-    "/.well-known/oauth-protected-resource",
-];
-
-/// HA's middleware chain: security filter, forwarded headers, ban, authentication, then security
-/// headers and CORS on the way out.
-async fn request_pipeline(
-    State(http): State<AuthHttp>,
-    mut request: Request<Body>,
-    next: Next,
-) -> Response {
-    let path = request.uri().path().to_owned();
-    let query = request.uri().query().map(str::to_owned);
-    let origin = request.headers().get(header::ORIGIN).cloned();
-    let preflight = request.method() == Method::OPTIONS && origin.is_some();
-    let mut response = if net::is_unsafe_request(&path, query.as_deref()) {
-        tracing::warn!(
-            path = crate::redact::loggable_path(&path),
-            "filtered a request with a suspicious path or query"
-        );
-        ApiError::Plain(StatusCode::BAD_REQUEST).into_response()
-    } else {
-        match net::resolve_client(
-            &request,
-            http.inner.options.use_x_forwarded_for,
-            &http.inner.options.trusted_proxies,
-        ) {
-            Err(error) => error.into_response(),
-            Ok(client) => {
-                if client.ip.is_some_and(|ip| http.inner.bans.is_banned(ip)) {
-                    ApiError::Plain(StatusCode::FORBIDDEN).into_response()
-                } else {
-                    let authenticated = authenticate(&http, &request, client);
-                    // Decided before the view runs: a token it revokes is not stale to it.
-                    let stale = authenticated.is_none() && has_stale_bearer(&http, &request);
-                    if let Some(auth) = authenticated {
-                        request.extensions_mut().insert(auth);
-                    }
-                    request.extensions_mut().insert(client);
-                    let tls = request.extensions().get::<net::ServedOverTls>().is_some();
-                    let base =
-                        net::RequestBase::resolve_for(request.headers(), client.via_proxy, tls);
-                    request.extensions_mut().insert(base);
-                    let url = format!(
-                        "{path}{}",
-                        query
-                            .as_deref()
-                            .map(|q| format!("?{q}"))
-                            .unwrap_or_default()
-                    );
-                    let response = if preflight {
-                        preflight_response()
-                    } else {
-                        next.run(request).await
-                    };
-                    if response.status() == StatusCode::UNAUTHORIZED && http.inner.bans.enabled() {
-                        if stale {
-                            tracing::info!(
-                                ip = ?client.ip,
-                                "request with an expired or revoked access token; not counted as a failed login"
-                            );
-                        } else {
-                            http.inner.bans.record_failure(client.ip, &url);
-                        }
-                    }
-                    response
-                }
-            }
-        }
-    };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::SERVER, HeaderValue::from_static(""));
-    if http.inner.options.use_x_frame_options {
-        headers.insert(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("SAMEORIGIN"),
-        );
+    /// The sign-in pages: `/auth/authorize` (ours, or Home Assistant's from `frontend_dir` with
+    /// its assets), `/onboarding.html` and their files under `/auth/static/`.
+    pub fn sign_in_router(&self) -> Router {
+        self.finish(page::sign_in_router(self))
     }
-    if let Some(origin) = origin {
-        let allowed = CORS_ALLOW_ALL.contains(&path.as_str())
-            || origin.to_str().is_ok_and(|o| {
-                http.inner
-                    .options
-                    .cors_allowed_origins
-                    .iter()
-                    .any(|a| a == o)
-            });
-        if allowed {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-            if preflight {
-                headers.insert(
-                    header::ACCESS_CONTROL_ALLOW_HEADERS,
-                    HeaderValue::from_static(
-                        "Origin, Accept, X-Requested-With, Content-Type, Authorization",
-                    ),
-                );
-                headers.insert(
-                    header::ACCESS_CONTROL_ALLOW_METHODS,
-                    HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, OPTIONS"),
-                );
-            }
-        }
-    }
-    response
-}
 
-/// A panic while answering becomes HA's plain 500 (http-api.md §1) instead of a dropped
-/// connection.
-async fn catch_panic(request: Request<Body>, next: Next) -> Response {
-    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
-        Ok(response) => response,
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            tracing::error!(message, "answering a request panicked");
-            views::internal_error().into_response()
-        }
+    /// Our landing and profile page: `/` and `/profile` (a host usually owns `/`).
+    pub fn home_router(&self) -> Router {
+        self.finish(page::home_router())
     }
-}
 
-fn preflight_response() -> Response {
-    (StatusCode::OK, "").into_response()
-}
-
-/// Bearer token first, then (GET/HEAD only) a signed path.
-fn authenticate(
-    http: &AuthHttp,
-    request: &Request<Body>,
-    client: ClientAddr,
-) -> Option<Authenticated> {
-    let manager = &http.inner.manager;
-    if let Some(value) = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        && let Some((scheme, token)) = value.split_once(' ')
-        && scheme == "Bearer"
-        && let Some(refresh) = manager.validate_access_token(token)
-        && let Some(user) = manager.user(&refresh.user_id)
-        && manager.user_not_allowed_reason(&user, client.ip).is_none()
-    {
-        return Some(Authenticated {
-            user,
-            refresh_token: refresh,
-        });
+    /// `/api/`: `{"message": "API running."}` to an authenticated caller, as in HA.
+    pub fn api_root_router(&self) -> Router {
+        self.finish(Router::new().route("/api/", get(views::api_root)))
     }
-    if matches!(*request.method(), Method::GET | Method::HEAD)
-        && request.uri().query().is_some_and(|q| q.contains("authSig"))
-    {
-        let query = request.uri().query().unwrap_or_default();
-        let token_id = signed::verify(
-            &http.inner.signing_secret,
-            request.uri().path(),
-            query,
-            http.now_unix(),
-        )?;
-        let refresh = manager.refresh_token(&token_id)?;
-        let user = manager.user(&refresh.user_id)?;
-        if manager.user_not_allowed_reason(&user, client.ip).is_none() {
-            return Some(Authenticated {
-                user,
-                refresh_token: refresh,
-            });
-        }
-    }
-    None
-}
 
-/// Whether the request carries a bearer token we issued that has expired or was revoked.
-fn has_stale_bearer(http: &AuthHttp, request: &Request<Body>) -> bool {
-    request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .is_some_and(|(scheme, token)| {
-            scheme == "Bearer" && http.inner.manager.is_stale_access_token(token)
-        })
+    /// A router with only a fallback: HA's plain `404: Not Found`, through the pipeline (so it
+    /// has the security headers). Merge it last, and only into an app without a fallback.
+    pub fn not_found_router(&self) -> Router {
+        self.finish(Router::new().fallback(views::not_found))
+    }
+
+    /// `router` behind the request pipeline, with our state.
+    fn finish(&self, router: Router<AuthHttp>) -> Router {
+        router.layer(self.layer()).with_state(self.clone())
+    }
 }
 
 /// `WWW-Authenticate` for 401s, pointing at the protected-resource metadata.

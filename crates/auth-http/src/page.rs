@@ -77,18 +77,23 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      base-uri 'none'";
 
-/// The routes of this module (and of [`frontend`] when a frontend directory is configured).
-pub(crate) fn router(http: &AuthHttp) -> Router<AuthHttp> {
+/// The sign-in pages (and [`frontend`]'s routes when a frontend directory is configured).
+pub(crate) fn sign_in_router(http: &AuthHttp) -> Router<AuthHttp> {
     let router = Router::new()
         .route("/auth/authorize", get(authorize))
-        .route("/", get(app))
-        .route("/profile", get(app))
         .route("/onboarding.html", get(onboarding))
         .route("/auth/static/{file}", get(static_file));
     match &http.options().frontend_dir {
         Some(_) => frontend::routes(router),
         None => router,
     }
+}
+
+/// The landing and profile page.
+pub(crate) fn home_router() -> Router<AuthHttp> {
+    Router::new()
+        .route("/", get(app))
+        .route("/profile", get(app))
 }
 
 /// `GET /auth/authorize`: Home Assistant's page from the frontend directory, else ours.

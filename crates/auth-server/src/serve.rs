@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use auth_core::ManagerLimits;
-use auth_host::{ConfigLoader, Host, HostOptions, HttpSettings};
-use auth_http::{AuthHttp, HttpOptions};
+use auth_host::{ConfigLoader, Host, HostOptions};
+use auth_http::AuthHttp;
 use axum::Router;
 
 /// The demo configuration written into an empty data directory.
@@ -142,28 +142,6 @@ fn survive_file_size_limit() {
     }
 }
 
-fn http_options(settings: &HttpSettings, frontend_dir: Option<PathBuf>) -> Result<HttpOptions> {
-    let mut redirect_uri_fetch = auth_http::indieauth_fetch::FetchOptions::default();
-    if let Some(file) = &settings.fetch_client_ca_file {
-        redirect_uri_fetch.extra_root_certificates =
-            auth_http::indieauth_fetch::load_pem_certificates(file)
-                .context("http.fetch_client_ca_file")?;
-    }
-    Ok(HttpOptions {
-        ip_ban_enabled: settings.ip_ban_enabled,
-        login_attempts_threshold: settings.login_attempts_threshold,
-        ban_duration: settings.ban_duration,
-        use_x_forwarded_for: settings.use_x_forwarded_for,
-        trusted_proxies: settings.trusted_proxies.clone(),
-        use_x_frame_options: settings.use_x_frame_options,
-        cors_allowed_origins: settings.cors_allowed_origins.clone(),
-        frontend_dir: frontend_dir.or_else(|| settings.frontend_dir.clone()),
-        fetch_client_redirect_uris: settings.fetch_client_redirect_uris,
-        redirect_uri_fetch,
-        ..HttpOptions::default()
-    })
-}
-
 /// The `storage:` key of `<dir>/configuration.yaml` (none when the file does not exist; a bad
 /// value is an error naming the key and line).
 fn configured_storage(dir: &Path) -> Result<Option<String>> {
@@ -219,7 +197,10 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     let settings = host.config().http.clone();
     let manager = host.manager().clone();
-    let mut options = http_options(&settings, args.frontend_dir)?;
+    let mut options = settings.clone();
+    if let Some(dir) = args.frontend_dir {
+        options.frontend_dir = Some(dir);
+    }
     if let Some(seconds) = args.connections.websocket_auth_timeout {
         options.websocket.auth_timeout = Duration::from_secs(seconds);
     }
@@ -229,7 +210,13 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         http.onboarding().mark_done("user").await?;
     }
     let expiry = manager.spawn_expiry_task();
-    let app: Router = http.router();
+    // The pieces of AuthHttp::router(), written out: this is where a host would put its own.
+    let app: Router = http
+        .api_router()
+        .merge(http.sign_in_router())
+        .merge(http.home_router())
+        .merge(http.api_root_router())
+        .merge(http.not_found_router());
 
     let addresses: Vec<SocketAddr> = match args.bind {
         Some(addr) => vec![addr],

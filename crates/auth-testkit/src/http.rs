@@ -1,11 +1,13 @@
-//! A minimal HTTP/1.1 client for tests against a real server on 127.0.0.1: one request per
-//! connection (`Connection: close`), raw bytes in and out, so tests see exactly what goes over
-//! the wire.
+//! The one HTTP/1.1 client of the tests (against a real server on 127.0.0.1, chromedriver, or
+//! over TLS): one request per connection (`Connection: close`), raw bytes in and out, so tests
+//! see exactly what goes over the wire. [`Request::to_bytes`] writes a request, [`exchange`]
+//! (async, any stream) and [`exchange_blocking`] (std `TcpStream`) send bytes and read exactly
+//! one response, [`Response::parse`] reads one.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A parsed response.
@@ -20,6 +22,12 @@ pub struct Response {
 }
 
 impl Response {
+    /// Parses a whole response (head and body; a chunked body is de-chunked). `None` until the
+    /// head is complete.
+    pub fn parse(raw: &[u8]) -> Option<Response> {
+        parse(raw)
+    }
+
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
@@ -160,8 +168,13 @@ impl Request {
             }
             None => TcpStream::connect(addr).await?,
         };
+        exchange(&mut stream, &self.to_bytes(&addr.to_string())).await
+    }
+
+    /// The request as bytes on the wire, with `Host: host` and `Connection: close`.
+    pub fn to_bytes(&self, host: &str) -> Vec<u8> {
         let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
+            "{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n",
             self.method, self.path
         );
         for (name, value) in &self.headers {
@@ -171,16 +184,81 @@ impl Request {
             head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
         }
         head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(&self.body).await?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        parse(&raw).ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("incomplete response: {:?}", String::from_utf8_lossy(&raw)),
-            )
-        })
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
+
+/// Writes `bytes` to `stream` and reads one response: up to its `Content-Length`, the end of its
+/// chunked body, or the end of the stream. A stream that ends before a response head is an
+/// `UnexpectedEof` error holding what was read. No deadline: wrap it in a timeout.
+pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+) -> std::io::Result<Response> {
+    stream.write_all(bytes).await?;
+    stream.flush().await?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    while !complete(&raw) {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    parsed(&raw)
+}
+
+/// [`exchange`] on a blocking std stream (the WebDriver client); its read timeout applies.
+pub fn exchange_blocking(
+    stream: &mut std::net::TcpStream,
+    bytes: &[u8],
+) -> std::io::Result<Response> {
+    use std::io::{Read, Write};
+    stream.write_all(bytes)?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    while !complete(&raw) {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    parsed(&raw)
+}
+
+fn parsed(raw: &[u8]) -> std::io::Result<Response> {
+    parse(raw).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("incomplete response: {:?}", String::from_utf8_lossy(raw)),
+        )
+    })
+}
+
+/// Whether `raw` holds a whole response whose end is known (`Content-Length` reached or the
+/// last chunk seen); a response without either ends with the connection.
+fn complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    let length = head.lines().find_map(|line| {
+        line.strip_prefix("content-length:")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    });
+    match length {
+        Some(length) => body.len() >= length,
+        None if head.contains("transfer-encoding: chunked") => body.ends_with(b"0\r\n\r\n"),
+        // A status without a body.
+        None => head
+            .split(' ')
+            .nth(1)
+            .is_some_and(|status| status.starts_with('1') || status == "204" || status == "304"),
     }
 }
 

@@ -13,7 +13,7 @@
 //! The client blocks its thread: use it from tests whose server runs elsewhere (another process,
 //! or another runtime's threads).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -192,30 +192,18 @@ impl Browser {
             .set_read_timeout(Some(Duration::from_secs(60)))
             .map_err(|e| transport(e.to_string()))?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
-            self.driver_addr,
-            body.len()
-        );
-        stream
-            .write_all(head.as_bytes())
-            .and_then(|()| stream.write_all(body.as_bytes()))
-            .map_err(|e| transport(format!("write: {e}")))?;
-        // chromedriver may keep the connection open: read exactly one response.
-        let (head, content) =
-            read_response(&mut stream).map_err(|e| transport(format!("read: {e}")))?;
-        let status: u16 = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| transport(format!("bad status line: {head}")))?;
-        let answer: Value = serde_json::from_slice(&content).map_err(|e| {
-            transport(format!(
-                "not JSON ({e}): {}",
-                String::from_utf8_lossy(&content)
-            ))
-        })?;
+        let request = crate::http::Request::new(method, path)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .body(body);
+        // chromedriver may keep the connection open: exactly one response is read.
+        let response = crate::http::exchange_blocking(
+            &mut stream,
+            &request.to_bytes(&self.driver_addr.to_string()),
+        )
+        .map_err(|e| transport(format!("exchange: {e}")))?;
+        let status = response.status;
+        let answer: Value = serde_json::from_slice(&response.body)
+            .map_err(|e| transport(format!("not JSON ({e}): {}", response.text())))?;
         let value = answer.get("value").cloned().unwrap_or(Value::Null);
         if status == 200 {
             Ok(value)
@@ -574,71 +562,6 @@ fn remove_old_artifacts(artifacts: &Path, name: &str) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-}
-
-/// Reads one HTTP response: its head, and its body by `Content-Length`, chunks, or to the end.
-fn read_response(stream: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let incomplete =
-        || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "incomplete response");
-    let split = loop {
-        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break split;
-        }
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Err(incomplete());
-        }
-        raw.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let lower = head.to_ascii_lowercase();
-    let length = lower.lines().find_map(|line| {
-        line.strip_prefix("content-length:")
-            .and_then(|v| v.trim().parse::<usize>().ok())
-    });
-    let chunked = lower.contains("transfer-encoding: chunked");
-    let mut body = raw.split_off(split + 4);
-    loop {
-        let done = match length {
-            Some(length) => body.len() >= length,
-            None if chunked => body.ends_with(b"0\r\n\r\n"),
-            None => false,
-        };
-        if done {
-            break;
-        }
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            if length.is_some() || chunked {
-                return Err(incomplete());
-            }
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    if let Some(length) = length {
-        body.truncate(length);
-    } else if chunked {
-        body = dechunk(&body);
-    }
-    Ok((head, body))
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(pos) = data.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(String::from_utf8_lossy(&data[..pos]).trim(), 16).unwrap_or(0);
-        let start = pos + 2;
-        if size == 0 || start + size > data.len() {
-            break;
-        }
-        out.extend_from_slice(&data[start..start + size]);
-        data = &data[(start + size + 2).min(data.len())..];
-    }
-    out
 }
 
 /// Standard base64 (with or without padding) to bytes.

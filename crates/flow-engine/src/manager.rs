@@ -30,7 +30,7 @@ pub trait Flow: Send + 'static {
 
 /// Why a flow operation failed.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
+// Not `#[non_exhaustive]`: auth-http answers every variant in one exhaustive match (a new variant must be given its HTTP answer).
 pub enum FlowError {
     /// No flow with this id (never existed, finished, aborted or expired).
     #[error("unknown flow")]

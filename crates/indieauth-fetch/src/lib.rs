@@ -36,7 +36,7 @@ use url::Url;
 pub use json::{JsonAnswer, JsonClient, JsonError};
 
 /// Limits and trust settings of a [`RedirectUriFetcher`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FetchOptions {
     /// Total time for one fetch, redirects included (HA: 5 s).
     pub timeout: Duration,

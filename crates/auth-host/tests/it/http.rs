@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use auth_core::ipnet::IpNet;
-use auth_host::HttpSettings;
+use auth_host::HttpOptions;
 
 use crate::support::{error, parse};
 
 #[test]
 fn defaults() {
-    let expected = HttpSettings {
+    let expected = HttpOptions {
         server_host: vec!["0.0.0.0".into(), "::".into()],
         server_port: 8123,
         ip_ban_enabled: true,
@@ -26,8 +26,10 @@ fn defaults() {
         ssl_key: None,
         ssl_peer_certificate: None,
         ssl_profile: "modern".into(),
+        // Not `http:` keys: auth-http's own limits.
+        ..HttpOptions::default()
     };
-    assert_eq!(HttpSettings::default(), expected);
+    assert_eq!(HttpOptions::default(), expected);
     assert_eq!(parse("http:\n").unwrap().http, expected);
     assert_eq!(parse("api:\n").unwrap().http, expected);
 }
@@ -61,7 +63,7 @@ fn every_key() {
         .collect();
     assert_eq!(
         config.http,
-        HttpSettings {
+        HttpOptions {
             server_host: vec!["127.0.0.1".into(), "::1".into()],
             server_port: 8443,
             ip_ban_enabled: false,
@@ -78,6 +80,7 @@ fn every_key() {
             ssl_key: None,
             ssl_peer_certificate: None,
             ssl_profile: "intermediate".into(),
+            ..HttpOptions::default()
         }
     );
     assert!(
@@ -305,12 +308,12 @@ fn storage_http_holds_the_settings_in_force_since_2026_8() {
         .collect();
     assert_eq!(
         config.http,
-        HttpSettings {
+        HttpOptions {
             server_port: 8300,
             login_attempts_threshold: 3,
             use_x_forwarded_for: true,
             trusted_proxies: nets,
-            ..HttpSettings::default()
+            ..HttpOptions::default()
         }
     );
     let warnings: Vec<&String> = config

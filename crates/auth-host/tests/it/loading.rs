@@ -1,6 +1,6 @@
 //! Reading configuration.yaml: the HA fixtures, defaults, list forms, duplicates, unknown types.
 
-use auth_host::{HttpSettings, PluginEntry};
+use auth_host::{HttpOptions, PluginEntry};
 use serde_json::json;
 
 use crate::support::{error, parse};
@@ -50,10 +50,10 @@ fn loads_the_ha_2026_fixture() {
     );
     assert_eq!(
         config.http,
-        HttpSettings {
+        HttpOptions {
             server_host: vec!["127.0.0.1".into()],
             server_port: 29124,
-            ..HttpSettings::default()
+            ..HttpOptions::default()
         }
     );
     // insecure_example is allowed, with a warning for the provider and for the module.
@@ -133,7 +133,7 @@ fn defaults_when_keys_are_absent() {
             assert!(config.mfa_modules.is_empty());
             assert!(config.warnings.iter().any(|w| w.contains("no MFA modules")));
         }
-        assert_eq!(config.http, HttpSettings::default());
+        assert_eq!(config.http, HttpOptions::default());
     }
 }
 

@@ -244,7 +244,7 @@ fn an_empty_included_file_is_an_empty_mapping() {
         ("empty.yaml", "# nothing yet\n"),
     ]);
     let config = load(dir.path()).unwrap();
-    assert_eq!(config.http, auth_host::HttpSettings::default());
+    assert_eq!(config.http, auth_host::HttpOptions::default());
 }
 
 #[test]

@@ -46,7 +46,7 @@ use messages::WsError;
 use schema::{Field, Kind, opt, req};
 
 /// Limits of the websocket endpoint.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WebsocketOptions {
     /// Most connections open at once (authenticated or not) through one router (each
     /// [`AuthHttp::router`] call has its own count); more are refused with 503. HA has no limit.

@@ -68,6 +68,27 @@ impl Default for Setup {
 }
 
 pub async fn start(setup: Setup) -> Server {
+    let (http, config) = build(setup).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = http
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    Server {
+        addr,
+        http,
+        config,
+        _task: task,
+    }
+}
+
+/// The HTTP layer of `setup`, not served (for `Router::oneshot` tests), and its config dir.
+pub async fn build(setup: Setup) -> (AuthHttp, TempConfig) {
     let storage = setup.config.storage();
     let ctx = PluginContext {
         storage: storage.clone(),
@@ -109,22 +130,7 @@ pub async fn start(setup: Setup) -> Server {
     )
     .await
     .expect("http");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = http
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
-    });
-    Server {
-        addr,
-        http,
-        config: setup.config,
-        _task: task,
-    }
+    (http, setup.config)
 }
 
 /// A server whose owner already exists (onboarding done): returns (server, owner access token).

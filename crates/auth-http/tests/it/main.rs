@@ -5,11 +5,15 @@ use provider_homeassistant as _;
 use provider_insecure_example as _;
 
 mod harness;
+mod inproc;
+mod inproc_views;
 
 mod api;
 mod bans;
 mod brute_force;
 mod concurrency;
+mod embedding;
+mod errors;
 mod fixtures;
 mod fuzz;
 mod login;

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use auth_core::registry::find_provider;
 use auth_core::{
@@ -377,6 +376,8 @@ struct Faults {
     fail: Mutex<Vec<&'static str>>,
     /// Saves of `onboarding` panic.
     panic: AtomicBool,
+    /// The next request says here when it first has to wait.
+    waiting: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 #[derive(Debug)]
@@ -491,9 +492,35 @@ async fn start_faulty(config: &auth_testkit::TempConfig) -> (SocketAddr, Arc<Fau
     let addr = listener.local_addr().unwrap();
     let app = http
         .router()
+        .layer(axum::middleware::from_fn_with_state(
+            faults.clone(),
+            signal_when_waiting,
+        ))
         .into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (addr, faults)
+}
+
+/// Tells [`Faults::waiting`] when the request has started and has to wait for the first time
+/// (its body is in: for the integration step, that is the onboarding lock).
+async fn signal_when_waiting(
+    axum::extract::State(faults): axum::extract::State<Arc<Faults>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let signal = faults.waiting.lock().unwrap().take();
+    let mut answer = std::pin::pin!(next.run(request));
+    let mut signal = signal;
+    std::future::poll_fn(|cx| {
+        let poll = answer.as_mut().poll(cx);
+        if poll.is_pending()
+            && let Some(signal) = signal.take()
+        {
+            let _ = signal.send(());
+        }
+        poll
+    })
+    .await
 }
 
 fn client_id(addr: SocketAddr) -> String {
@@ -559,12 +586,14 @@ async fn a_second_integration_request_waits_for_the_first() {
         async move { request.send(addr).await }
     });
     started.await.expect("the first request saves the step");
+    let (waiting_tx, waiting) = oneshot::channel();
+    *faults.waiting.lock().unwrap() = Some(waiting_tx);
     let second = tokio::spawn({
         let request = request.clone();
         async move { request.send(addr).await }
     });
-    // Time for the second request to reach the step while the first one's save is held.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The second request is waiting (for the lock the first one holds) before it is released.
+    waiting.await.expect("the second request arrives");
     release.send(()).unwrap();
     let first = first.await.unwrap();
     assert_internal_error(&first);
