@@ -185,6 +185,11 @@ pub trait AuthProvider: Send + Sync + 'static {
             "step-up verification is not supported by this provider".to_owned(),
         ))
     }
+    /// The provider's local-password administration, when it keeps usernames and passwords
+    /// that an administrator manages (the `homeassistant` provider). Default: none.
+    fn password_admin(&self) -> Option<&dyn crate::password_admin::PasswordAdmin> {
+        None
+    }
     /// For downcasting to the concrete provider (admin operations).
     fn as_any(&self) -> &dyn Any;
 }

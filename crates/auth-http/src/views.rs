@@ -933,20 +933,19 @@ async fn create_owner(
     client_id: &str,
 ) -> Result<String, ApiError> {
     let manager = http.manager();
-    let provider = manager
-        .auth_provider("homeassistant", None)
-        .ok_or_else(|| {
-            ApiError::message(
-                StatusCode::BAD_REQUEST,
-                "The homeassistant auth provider is not configured",
-            )
-        })?;
+    let not_configured = || {
+        ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "No auth provider with local usernames and passwords (type homeassistant) is configured",
+        )
+    };
+    let provider = auth_core::password_admin::password_admin_provider(&manager.auth_providers())
+        .ok_or_else(not_configured)?;
     let internal = |error: &dyn std::fmt::Display| {
         tracing::error!(%error, "onboarding failed");
         internal_error()
     };
-    let admin = password_admin(provider.as_ref())
-        .ok_or_else(|| internal(&"homeassistant provider unavailable"))?;
+    let admin = provider.password_admin().ok_or_else(not_configured)?;
     if let Err(error) = admin.add_auth(username, password).await {
         return Err(match error {
             auth_core::ProviderError::InvalidUsername { key, message, .. } => {
@@ -1039,13 +1038,4 @@ pub async fn onboarding_integration(
         None => ApiError::message(StatusCode::FORBIDDEN, "Credentials for user not available")
             .into_response(),
     }
-}
-
-/// The `homeassistant` provider's username/password admin API.
-pub(crate) fn password_admin(
-    provider: &dyn auth_core::AuthProvider,
-) -> Option<&provider_homeassistant::HomeAssistantProvider> {
-    provider
-        .as_any()
-        .downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
 }

@@ -1,5 +1,6 @@
 //! The shared provider conformance suite.
 
+use auth_core::PasswordAdmin;
 use auth_testkit::conformance::{ProviderCase, check_provider, manager_from_registry, object};
 use serde_json::json;
 

@@ -1,5 +1,6 @@
 //! The provider file: HA's format on write, and unreadable files refused without damage.
 
+use auth_core::PasswordAdmin;
 use serde_json::json;
 
 use crate::common::{build, env};
