@@ -3,6 +3,9 @@
 //!
 //! A plugin crate that is a dependency but never named in code is not linked, and its registration
 //! silently vanishes: hosts must force-link every plugin crate (see `auth-host/src/plugins.rs`).
+//!
+//! Each registration records the crate that made it; two crates registering one `type` are
+//! refused at start by [`check_registrations`] (auth-host's configuration loader calls it).
 
 use std::sync::Arc;
 
@@ -71,6 +74,8 @@ pub type MfaBuilder =
 pub struct ProviderRegistration {
     /// The config `type`.
     pub kind: &'static str,
+    /// The cargo package that registered it (filled in by [`crate::register_provider!`]).
+    pub crate_name: &'static str,
     /// Display name when `name` is not configured.
     pub default_name: &'static str,
     /// Whether the provider is only meant for testing (hosts warn loudly).
@@ -86,6 +91,8 @@ pub struct ProviderRegistration {
 pub struct MfaRegistration {
     /// The config `type`.
     pub kind: &'static str,
+    /// The cargo package that registered it (filled in by [`crate::register_mfa_module!`]).
+    pub crate_name: &'static str,
     /// Display name when `name` is not configured.
     pub default_name: &'static str,
     /// Whether the module is only meant for testing (hosts warn loudly).
@@ -113,6 +120,58 @@ pub fn mfa_registrations() -> Vec<&'static MfaRegistration> {
     let mut all: Vec<_> = inventory::iter::<MfaRegistration>.into_iter().collect();
     all.sort_by_key(|r| r.kind);
     all
+}
+
+/// Two linked plugin crates register one config `type` for the same role: which of them a
+/// configuration entry would get depends on link order, so hosts refuse to start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{role} type '{kind}' is registered by two plugin crates, {first} and {second}: link only one of them"
+)]
+pub struct DuplicateRegistration {
+    /// `auth provider` or `mfa module`.
+    pub role: &'static str,
+    /// The config `type` both register.
+    pub kind: &'static str,
+    /// One registering crate (the first by name).
+    pub first: &'static str,
+    /// The other registering crate.
+    pub second: &'static str,
+}
+
+/// Checks that no provider type and no MFA module type is registered by two crates (or twice).
+///
+/// # Errors
+///
+/// The first [`DuplicateRegistration`] found, providers first.
+pub fn check_registrations() -> Result<(), DuplicateRegistration> {
+    let providers = provider_registrations()
+        .into_iter()
+        .map(|r| (r.kind, r.crate_name));
+    let modules = mfa_registrations()
+        .into_iter()
+        .map(|r| (r.kind, r.crate_name));
+    match first_duplicate("auth provider", providers) {
+        Some(duplicate) => Err(duplicate),
+        None => first_duplicate("mfa module", modules).map_or(Ok(()), Err),
+    }
+}
+
+/// The first `type` in `(type, crate)` pairs that occurs twice.
+pub fn first_duplicate(
+    role: &'static str,
+    registrations: impl IntoIterator<Item = (&'static str, &'static str)>,
+) -> Option<DuplicateRegistration> {
+    let mut all: Vec<_> = registrations.into_iter().collect();
+    all.sort();
+    all.windows(2).find_map(|pair| {
+        (pair[0].0 == pair[1].0).then_some(DuplicateRegistration {
+            role,
+            kind: pair[0].0,
+            first: pair[0].1,
+            second: pair[1].1,
+        })
+    })
 }
 
 /// The provider registration for `kind`, if linked.
@@ -161,6 +220,7 @@ macro_rules! register_provider {
             $crate::__private::inventory::submit! {
                 $crate::registry::ProviderRegistration {
                     kind: $kind,
+                    crate_name: ::std::env!("CARGO_PKG_NAME"),
                     default_name: $default,
                     testing_only: false $(|| $testing)?,
                     config_schema: __hass_auth_schema,
@@ -194,6 +254,7 @@ macro_rules! register_mfa_module {
             $crate::__private::inventory::submit! {
                 $crate::registry::MfaRegistration {
                     kind: $kind,
+                    crate_name: ::std::env!("CARGO_PKG_NAME"),
                     default_name: $default,
                     testing_only: false $(|| $testing)?,
                     config_schema: __hass_auth_schema,
@@ -202,4 +263,46 @@ macro_rules! register_mfa_module {
             }
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_type_registered_twice_names_both_crates() {
+        let found = first_duplicate(
+            "auth provider",
+            [
+                ("kiosk", "provider-kiosk"),
+                ("homeassistant", "provider-homeassistant"),
+                ("kiosk", "provider-kiosk-fork"),
+            ],
+        );
+        assert_eq!(
+            found,
+            Some(DuplicateRegistration {
+                role: "auth provider",
+                kind: "kiosk",
+                first: "provider-kiosk",
+                second: "provider-kiosk-fork",
+            })
+        );
+        assert_eq!(
+            found.unwrap().to_string(),
+            "auth provider type 'kiosk' is registered by two plugin crates, provider-kiosk and provider-kiosk-fork: link only one of them"
+        );
+        assert_eq!(
+            first_duplicate(
+                "mfa module",
+                [("totp", "mfa-totp"), ("notify", "mfa-notify")]
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn this_test_binary_registers_nothing_twice() {
+        assert_eq!(check_registrations(), Ok(()));
+    }
 }
