@@ -55,7 +55,7 @@ pub struct MfaCredential {
 
 /// An MFA module. Implementations register themselves with [`crate::register_mfa_module!`].
 #[async_trait]
-pub trait MfaModule: Send + Sync + 'static {
+pub trait MfaModule: Any + Send + Sync {
     /// Module id (config `id`, defaulting to the type).
     fn id(&self) -> &str;
     /// Module type.
@@ -151,8 +151,6 @@ pub trait MfaModule: Send + Sync + 'static {
     fn storage_key(&self) -> Option<&str> {
         None
     }
-    /// For downcasting to the concrete module.
-    fn as_any(&self) -> &dyn Any;
 }
 
 /// One module of a provider's required MFA chain (config `modules:` on a provider entry): every

@@ -118,8 +118,11 @@ pub fn external_state_flow_id(state: &str) -> Option<&str> {
 }
 
 /// An auth provider. Implementations register themselves with [`crate::register_provider!`].
+///
+/// A test that needs the concrete type upcasts: `(provider.as_ref() as &dyn Any).downcast_ref()`;
+/// hosts use capabilities such as [`AuthProvider::password_admin`] instead.
 #[async_trait]
-pub trait AuthProvider: Send + Sync + 'static {
+pub trait AuthProvider: Any + Send + Sync {
     /// The config `type`.
     fn provider_type(&self) -> &str;
     /// The config `id` (None when not configured).
@@ -190,8 +193,6 @@ pub trait AuthProvider: Send + Sync + 'static {
     fn password_admin(&self) -> Option<&dyn crate::password_admin::PasswordAdmin> {
         None
     }
-    /// For downcasting to the concrete provider (admin operations).
-    fn as_any(&self) -> &dyn Any;
 }
 
 /// The key of a provider: `(type, id)`.

@@ -1,7 +1,6 @@
 //! Small stand-ins for plugins, for tests of code that needs *a* provider or *an* MFA module but
 //! must not depend on a plugin crate (plugins never depend on each other).
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -117,9 +116,6 @@ impl AuthProvider for PasswordProvider {
             local_only: None,
         })
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// An MFA module asking for a fixed PIN. Users enrol through `setup_user` (no setup flow), or
@@ -188,8 +184,5 @@ impl MfaModule for PinModule {
     }
     async fn validate(&self, _: &str, input: &Map<String, Value>) -> Result<bool, MfaError> {
         Ok(input.get("pin").and_then(Value::as_str) == Some(self.pin.as_str()))
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -38,7 +38,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -346,9 +345,5 @@ impl MfaModule for InsecureExampleModule {
             valid |= auth_crypto::constant_time_eq(entry.pin.as_bytes(), submitted.as_bytes());
         }
         Ok(valid)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -33,7 +33,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -424,9 +423,5 @@ impl MfaModule for NotifyModule {
 
     fn storage_key(&self) -> Option<&str> {
         Some(STORAGE_KEY)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -36,7 +36,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -328,9 +327,5 @@ impl MfaModule for TotpModule {
 
     fn storage_key(&self) -> Option<&str> {
         Some(STORAGE_KEY)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

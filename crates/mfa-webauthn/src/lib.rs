@@ -28,7 +28,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -576,9 +575,5 @@ impl MfaModule for WebauthnModule {
 
     fn storage_key(&self) -> Option<&str> {
         Some(STORAGE_KEY)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -18,7 +18,6 @@
 //! to that user; no user is ever created by this provider. Users are not asked for MFA after it
 //! (a passkey with user verification is two factors already).
 
-use std::any::Any;
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
@@ -304,9 +303,5 @@ impl AuthProvider for WebauthnProvider {
         Err(ProviderError::Failed(
             "the webauthn provider never creates users".to_owned(),
         ))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

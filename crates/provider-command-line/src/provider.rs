@@ -1,6 +1,5 @@
 //! The provider: running the program, remembering metadata, the login flow and credentials.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::io;
 use std::process::{ExitStatus, Stdio};
@@ -393,10 +392,6 @@ impl AuthProvider for CommandLineProvider {
             name: meta.name,
             group: meta.group,
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -1,6 +1,5 @@
 //! The provider: user table, password checks, admin operations and the [`AuthProvider`] impl.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -625,9 +624,5 @@ impl AuthProvider for HomeAssistantProvider {
 
     fn password_admin(&self) -> Option<&dyn PasswordAdmin> {
         Some(self)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -30,7 +30,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -226,10 +225,6 @@ impl AuthProvider for InsecureExampleProvider {
             group: None,
             local_only: None,
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -27,7 +27,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -196,10 +195,6 @@ impl AuthProvider for LegacyApiPasswordProvider {
             group: None,
             local_only: None,
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

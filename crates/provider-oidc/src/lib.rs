@@ -44,7 +44,6 @@ pub mod config;
 mod flow;
 pub mod idp;
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -174,10 +173,6 @@ impl AuthProvider for OidcProvider {
             ),
             local_only: None,
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -1,6 +1,5 @@
 //! The provider: access check, available users, the login flow and credentials.
 
-use std::any::Any;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -236,10 +235,6 @@ impl AuthProvider for TrustedNetworksProvider {
         self.inner
             .validate_access(ip, false)
             .map_err(|e| ProviderError::InvalidAuth(e.to_string()))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -21,7 +21,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -217,10 +216,6 @@ impl AuthProvider for ExampleForkProvider {
             group: None,
             local_only: None,
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

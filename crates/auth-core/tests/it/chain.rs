@@ -1,7 +1,6 @@
 //! Required MFA chains per provider: order, counted codes, session expiry, in-login enrolment,
 //! `enroll: false`, first sign-in, opt-in MFA on top, builder errors, and the flow JSON.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -133,9 +132,6 @@ impl MfaModule for Pin {
     async fn begin_login(&self, user_id: &str) -> Result<(), MfaError> {
         self.0.begun.lock().push(user_id.to_owned());
         Ok(())
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -623,9 +619,6 @@ impl MfaModule for Unreadable {
     }
     async fn validate(&self, _: &str, _: &Map<String, Value>) -> Result<bool, MfaError> {
         Err(MfaError::Failed("store unreadable".into()))
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

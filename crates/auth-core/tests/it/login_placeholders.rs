@@ -2,7 +2,6 @@
 //! challenge) is asked for every time the form is shown, in opt-in MFA and in a required chain,
 //! and a module that cannot make it ends the login instead of showing a form without it.
 
-use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -67,9 +66,6 @@ impl MfaModule for ChallengeModule {
         let mut extra = Map::new();
         extra.insert("challenge".to_owned(), json!(n.to_string()));
         Ok(extra)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

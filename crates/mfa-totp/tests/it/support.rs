@@ -1,7 +1,6 @@
 //! A real `AuthManager` over file storage in a temp dir, driven by a tiny in-test provider
 //! (usernames and passwords from a map) and, when asked, a second in-test MFA module.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -70,9 +69,6 @@ impl MfaModule for PinModule {
     }
     async fn validate(&self, user_id: &str, input: &Map<String, Value>) -> Result<bool, MfaError> {
         Ok(self.pins.lock().unwrap().get(user_id).map(String::as_str) == input["pin"].as_str())
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
