@@ -65,7 +65,7 @@ pub use models::{Credentials, Group, RefreshToken, TokenType, User, UserMeta};
 pub use password_admin::PasswordAdmin;
 pub use permissions::{Permissions, Policy, PolicyKey};
 pub use provider::{AuthAccess, AuthProvider, LoginContext, ProviderError, ProviderLoginFlow};
-pub use registry::{PluginConfigError, PluginContext, PluginSpec};
+pub use registry::{PluginConfigError, PluginContext, PluginIdentity, PluginSpec};
 pub use rng::{OsRng, Rng, SeededRng, SharedRng};
 pub use storage::{FileStorage, MemoryStorage, SaveOptions, Storage, StorageError, StoredDocument};
 

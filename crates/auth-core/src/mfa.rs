@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use flow_engine::{Flow, Schema};
 use serde_json::{Map, Value};
 
+use crate::registry::PluginIdentity;
+
 /// Why an MFA module operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -56,12 +58,20 @@ pub struct MfaCredential {
 /// An MFA module. Implementations register themselves with [`crate::register_mfa_module!`].
 #[async_trait]
 pub trait MfaModule: Any + Send + Sync {
+    /// The module's config `type`, `id` and display name (the getters below read it).
+    fn identity(&self) -> &PluginIdentity;
     /// Module id (config `id`, defaulting to the type).
-    fn id(&self) -> &str;
+    fn id(&self) -> &str {
+        self.identity().module_id()
+    }
     /// Module type.
-    fn module_type(&self) -> &str;
+    fn module_type(&self) -> &str {
+        &self.identity().kind
+    }
     /// Display name.
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.identity().name
+    }
     /// Wrong codes allowed per login flow before it aborts (HA's `MAX_RETRY_TIME`).
     fn max_retry(&self) -> u32 {
         3

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::error::AuthError;
 use crate::models::{Credentials, RefreshToken, User, UserMeta};
+use crate::registry::PluginIdentity;
 
 /// What a login flow knows about the request that started it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -123,12 +124,20 @@ pub fn external_state_flow_id(state: &str) -> Option<&str> {
 /// hosts use capabilities such as [`AuthProvider::password_admin`] instead.
 #[async_trait]
 pub trait AuthProvider: Any + Send + Sync {
+    /// The provider's config `type`, `id` and display name (the getters below read it).
+    fn identity(&self) -> &PluginIdentity;
     /// The config `type`.
-    fn provider_type(&self) -> &str;
+    fn provider_type(&self) -> &str {
+        &self.identity().kind
+    }
     /// The config `id` (None when not configured).
-    fn provider_id(&self) -> Option<&str>;
+    fn provider_id(&self) -> Option<&str> {
+        self.identity().id.as_deref()
+    }
     /// Display name (config `name` or the provider's default).
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.identity().name
+    }
     /// Whether users of this provider are asked for MFA after the first step.
     fn supports_mfa(&self) -> bool {
         true

@@ -51,6 +51,44 @@ pub struct PluginSpec {
     pub config: Value,
 }
 
+/// Who a configured plugin is: its config `type`, `id` and display name. Providers and MFA modules
+/// keep one and hand it out through `identity()`; the trait reads its getters through it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginIdentity {
+    /// The config `type`.
+    pub kind: String,
+    /// The config `id` (None when not configured).
+    pub id: Option<String>,
+    /// The display name (config `name`, else the plugin's default).
+    pub name: String,
+}
+
+impl PluginIdentity {
+    /// An identity given field by field.
+    pub fn new(kind: impl Into<String>, id: Option<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            id,
+            name: name.into(),
+        }
+    }
+
+    /// The identity of a configured entry of type `kind`: its `id`, and its `name` or
+    /// `default_name`.
+    pub fn from_spec(kind: impl Into<String>, default_name: &str, spec: &PluginSpec) -> Self {
+        Self::new(
+            kind,
+            spec.id.clone(),
+            spec.name.as_deref().unwrap_or(default_name),
+        )
+    }
+
+    /// The id of an MFA module: the configured `id`, else the type.
+    pub fn module_id(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.kind)
+    }
+}
+
 impl PluginSpec {
     /// Deserialises the plugin's own keys into its (`deny_unknown_fields`) config struct.
     pub fn parse_config<T: DeserializeOwned>(&self) -> Result<T, PluginConfigError> {
@@ -298,6 +336,29 @@ mod tests {
                 [("totp", "mfa-totp"), ("notify", "mfa-notify")]
             ),
             None
+        );
+    }
+
+    #[test]
+    fn an_identity_takes_the_entry_or_the_defaults() {
+        let spec = |id: Option<&str>, name: Option<&str>| PluginSpec {
+            id: id.map(str::to_owned),
+            name: name.map(str::to_owned),
+            config: Value::Null,
+        };
+        let configured = PluginIdentity::from_spec("totp", "TOTP", &spec(Some("otp"), Some("App")));
+        assert_eq!(
+            (
+                configured.kind.as_str(),
+                configured.module_id(),
+                configured.name.as_str()
+            ),
+            ("totp", "otp", "App")
+        );
+        let plain = PluginIdentity::from_spec("totp", "TOTP", &spec(None, None));
+        assert_eq!(
+            (plain.id.as_deref(), plain.module_id(), plain.name.as_str()),
+            (None, "totp", "TOTP")
         );
     }
 

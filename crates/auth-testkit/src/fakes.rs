@@ -9,8 +9,8 @@ use auth_core::provider::{
     ProviderLoginFlow, base_error, credentials_by_exact_username, username_password_schema,
 };
 use auth_core::{
-    AuthAccess, AuthProvider, Credentials, LoginContext, MfaError, MfaModule, ProviderError,
-    UserMeta,
+    AuthAccess, AuthProvider, Credentials, LoginContext, MfaError, MfaModule, PluginIdentity,
+    ProviderError, UserMeta,
 };
 use serde_json::{Map, Value, json};
 
@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 /// named after their username and land in the admin group (like HA's CLI-created users).
 #[derive(Debug)]
 pub struct PasswordProvider {
-    kind: String,
+    identity: PluginIdentity,
     users: Mutex<HashMap<String, String>>,
 }
 
@@ -26,7 +26,7 @@ impl PasswordProvider {
     /// A provider of type `kind` (id `None`) with no users.
     pub fn new(kind: &str) -> Self {
         Self {
-            kind: kind.to_owned(),
+            identity: PluginIdentity::new(kind, None, "Test provider"),
             users: Mutex::new(HashMap::new()),
         }
     }
@@ -81,14 +81,8 @@ impl ProviderLoginFlow for PasswordFlow {
 
 #[async_trait::async_trait]
 impl AuthProvider for PasswordProvider {
-    fn provider_type(&self) -> &str {
-        &self.kind
-    }
-    fn provider_id(&self) -> Option<&str> {
-        None
-    }
-    fn name(&self) -> &str {
-        "Test provider"
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
     async fn login_flow(
         &self,
@@ -103,7 +97,7 @@ impl AuthProvider for PasswordProvider {
         data: &Map<String, Value>,
         auth: &dyn AuthAccess,
     ) -> Result<Credentials, ProviderError> {
-        credentials_by_exact_username(auth, &self.kind, None, data)
+        credentials_by_exact_username(auth, &self.identity.kind, None, data)
     }
     async fn user_meta_for_credentials(
         &self,
@@ -122,8 +116,7 @@ impl AuthProvider for PasswordProvider {
 /// everyone counts as enrolled after [`PinModule::everyone_enrolled`].
 #[derive(Debug)]
 pub struct PinModule {
-    id: String,
-    name: String,
+    identity: PluginIdentity,
     pin: String,
     everyone: bool,
     enrolled: Mutex<Vec<String>>,
@@ -133,8 +126,7 @@ impl PinModule {
     /// A module of type `pin` with `id` and `name` accepting `pin`; nobody is enrolled.
     pub fn new(id: &str, name: &str, pin: &str) -> Self {
         Self {
-            id: id.to_owned(),
-            name: name.to_owned(),
+            identity: PluginIdentity::new("pin", Some(id.to_owned()), name),
             pin: pin.to_owned(),
             everyone: false,
             enrolled: Mutex::new(Vec::new()),
@@ -154,14 +146,8 @@ impl PinModule {
 
 #[async_trait::async_trait]
 impl MfaModule for PinModule {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn module_type(&self) -> &str {
-        "pin"
-    }
-    fn name(&self) -> &str {
-        &self.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
     fn input_schema(&self) -> Schema {
         Schema::new(vec![Field::string("pin").required()])

@@ -33,8 +33,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use auth_core::flow_engine::{Field, Flow, Schema};
 use auth_core::{
-    MfaCredential, MfaError, MfaModule, PluginConfigError, PluginContext, PluginSpec, SaveOptions,
-    SharedClock, SharedRng, Storage,
+    MfaCredential, MfaError, MfaModule, PluginConfigError, PluginContext, PluginIdentity,
+    PluginSpec, SaveOptions, SharedClock, SharedRng, Storage,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -145,16 +145,14 @@ pub fn relying_party(config: &Config) -> Result<Webauthn, PluginConfigError> {
 
 /// The `webauthn` MFA module.
 pub struct WebauthnModule {
-    id: String,
-    name: String,
+    identity: PluginIdentity,
     inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for WebauthnModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebauthnModule")
-            .field("id", &self.id)
-            .field("name", &self.name)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -166,7 +164,7 @@ impl WebauthnModule {
         config: &Config,
         ctx: &PluginContext,
     ) -> Result<Self, PluginConfigError> {
-        let id = spec.id.clone().unwrap_or_else(|| MODULE_TYPE.to_owned());
+        let identity = PluginIdentity::from_spec(MODULE_TYPE, DEFAULT_NAME, spec);
         let inner = Arc::new(Inner {
             webauthn: relying_party(config)?,
             storage: ctx.storage.clone(),
@@ -174,12 +172,8 @@ impl WebauthnModule {
             rng: ctx.rng.clone(),
             state: tokio::sync::Mutex::new(State::default()),
         });
-        provider::announce(&id, &inner);
-        Ok(Self {
-            id,
-            name: spec.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_owned()),
-            inner,
-        })
+        provider::announce(identity.module_id(), &inner);
+        Ok(Self { identity, inner })
     }
 }
 
@@ -446,20 +440,12 @@ pub(crate) fn assertion_schema() -> Schema {
 
 #[async_trait]
 impl MfaModule for WebauthnModule {
-    fn id(&self) -> &str {
-        &self.id
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
     /// A setup adds a key next to the others.
     fn setup_replaces_enrolment(&self) -> bool {
         false
-    }
-
-    fn module_type(&self) -> &str {
-        MODULE_TYPE
-    }
-
-    fn name(&self) -> &str {
-        &self.name
     }
 
     fn max_retry(&self) -> u32 {

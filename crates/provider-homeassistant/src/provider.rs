@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use auth_core::registry::PasswordPolicy;
 use auth_core::{
-    AuthAccess, AuthProvider, Credentials, LoginContext, PasswordAdmin, ProviderError,
-    ProviderLoginFlow, Storage, User, UserMeta,
+    AuthAccess, AuthProvider, Credentials, LoginContext, PasswordAdmin, PluginIdentity,
+    ProviderError, ProviderLoginFlow, Storage, User, UserMeta,
 };
 use auth_crypto::HashScheme;
 use serde_json::{Map, Value};
@@ -33,7 +33,7 @@ pub struct HomeAssistantProvider {
 }
 
 pub(crate) struct Inner {
-    name: String,
+    identity: PluginIdentity,
     storage: Arc<dyn Storage>,
     policy: PasswordPolicy,
     rehash_legacy_hashes: bool,
@@ -45,7 +45,7 @@ pub(crate) struct Inner {
 impl std::fmt::Debug for HomeAssistantProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HomeAssistantProvider")
-            .field("name", &self.inner.name)
+            .field("identity", &self.inner.identity)
             .field("storage", &self.inner.storage.location(STORAGE_KEY))
             .field("rehash_legacy_hashes", &self.inner.rehash_legacy_hashes)
             .finish_non_exhaustive()
@@ -150,7 +150,11 @@ impl HomeAssistantProvider {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                identity: PluginIdentity::new(
+                    PROVIDER_TYPE,
+                    None,
+                    name.as_deref().unwrap_or(DEFAULT_NAME),
+                ),
                 storage,
                 policy,
                 rehash_legacy_hashes: config.rehash_legacy_hashes,
@@ -526,16 +530,8 @@ impl PasswordAdmin for HomeAssistantProvider {
 
 #[async_trait]
 impl AuthProvider for HomeAssistantProvider {
-    fn provider_type(&self) -> &str {
-        PROVIDER_TYPE
-    }
-
-    fn provider_id(&self) -> Option<&str> {
-        None
-    }
-
-    fn name(&self) -> &str {
-        &self.inner.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.inner.identity
     }
 
     async fn initialize(&self) -> Result<(), ProviderError> {

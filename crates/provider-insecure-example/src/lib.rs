@@ -36,7 +36,7 @@ use async_trait::async_trait;
 use auth_core::flow_engine::{FlowResult, Schema};
 use auth_core::{
     AuthAccess, AuthProvider, Credentials, LoginContext, PluginConfigError, PluginContext,
-    PluginSpec, ProviderError, ProviderLoginFlow, UserMeta,
+    PluginIdentity, PluginSpec, ProviderError, ProviderLoginFlow, UserMeta,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -88,8 +88,7 @@ pub struct InsecureExampleProvider {
 
 #[derive(Debug)]
 struct Inner {
-    id: Option<String>,
-    name: String,
+    identity: PluginIdentity,
     users: Vec<UserConfig>,
 }
 
@@ -98,8 +97,11 @@ impl InsecureExampleProvider {
     pub fn new(config: Config, id: Option<String>, name: Option<String>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                id,
-                name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                identity: PluginIdentity::new(
+                    PROVIDER_TYPE,
+                    id,
+                    name.as_deref().unwrap_or(DEFAULT_NAME),
+                ),
                 users: config.users,
             }),
         }
@@ -173,16 +175,8 @@ impl ProviderLoginFlow for LoginSteps {
 
 #[async_trait]
 impl AuthProvider for InsecureExampleProvider {
-    fn provider_type(&self) -> &str {
-        PROVIDER_TYPE
-    }
-
-    fn provider_id(&self) -> Option<&str> {
-        self.inner.id.as_deref()
-    }
-
-    fn name(&self) -> &str {
-        &self.inner.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.inner.identity
     }
 
     async fn login_flow(
@@ -203,7 +197,7 @@ impl AuthProvider for InsecureExampleProvider {
         auth_core::provider::credentials_by_exact_username(
             auth,
             PROVIDER_TYPE,
-            self.inner.id.as_deref(),
+            self.inner.identity.id.as_deref(),
             data,
         )
     }

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use auth_core::flow_engine::{Field, Flow, Schema};
-use auth_core::{AuthManager, ChainEntry, LoginContext, MfaError, MfaModule, MfaSubject};
+use auth_core::{
+    AuthManager, ChainEntry, LoginContext, MfaError, MfaModule, MfaSubject, PluginIdentity,
+};
 use serde_json::{Map, Value, json};
 
 use crate::support::{NOW, test_provider};
@@ -21,14 +23,10 @@ struct ChallengeModule {
 
 #[async_trait]
 impl MfaModule for ChallengeModule {
-    fn id(&self) -> &str {
-        "challenge"
-    }
-    fn module_type(&self) -> &str {
-        "challenge"
-    }
-    fn name(&self) -> &str {
-        "Challenge"
+    fn identity(&self) -> &PluginIdentity {
+        static IDENTITY: std::sync::LazyLock<PluginIdentity> =
+            std::sync::LazyLock::new(|| PluginIdentity::new("challenge", None, "Challenge"));
+        &IDENTITY
     }
     fn input_schema(&self) -> Schema {
         Schema::new(vec![Field::string("pin").required()])

@@ -9,7 +9,7 @@ use auth_core::flow_engine::{Field, Flow, FlowResponse, FlowResult, Schema};
 use auth_core::registry::{PasswordPolicy, find_mfa_module};
 use auth_core::{
     AuthAccess, AuthManager, LoginContext, ManualClock, MfaError, MfaModule, PluginContext,
-    PluginSpec,
+    PluginIdentity, PluginSpec,
 };
 use auth_testkit::{TempConfig, clock_at, seeded_rng};
 use serde_json::{Map, Value, json};
@@ -30,14 +30,10 @@ pub const PIN_MODULE_NAME: &str = "Test PIN";
 
 #[async_trait]
 impl MfaModule for PinModule {
-    fn id(&self) -> &str {
-        PIN_MODULE_ID
-    }
-    fn module_type(&self) -> &str {
-        PIN_MODULE_ID
-    }
-    fn name(&self) -> &str {
-        PIN_MODULE_NAME
+    fn identity(&self) -> &PluginIdentity {
+        static IDENTITY: std::sync::LazyLock<PluginIdentity> =
+            std::sync::LazyLock::new(|| PluginIdentity::new(PIN_MODULE_ID, None, PIN_MODULE_NAME));
+        &IDENTITY
     }
     fn input_schema(&self) -> Schema {
         Schema::new(vec![Field::string("pin").required()])
