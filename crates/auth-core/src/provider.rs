@@ -156,12 +156,16 @@ pub trait AuthProvider: Any + Send + Sync {
         context: &LoginContext,
         auth: Arc<dyn AuthAccess>,
     ) -> Result<Box<dyn ProviderLoginFlow>, ProviderError>;
-    /// Maps a finished flow's data to an existing credential or a new unsaved one.
+    /// Maps a finished flow's data to an existing credential or a new unsaved one. Default: the
+    /// credential of this provider whose `data.username` equals the flow's `username` exactly
+    /// ([`credentials_by_exact_username`]).
     async fn get_or_create_credentials(
         &self,
         data: &Map<String, Value>,
         auth: &dyn AuthAccess,
-    ) -> Result<Credentials, ProviderError>;
+    ) -> Result<Credentials, ProviderError> {
+        credentials_by_exact_username(auth, self.provider_type(), self.provider_id(), data)
+    }
     /// The username a login with `credentials` is known by, for MFA modules that key entries by
     /// username (a provider's required chain). Default: the credentials' data `username`.
     fn credential_username(&self, credentials: &Credentials) -> Option<String> {

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use auth_core::flow_engine::{Field, Flow, FlowResult, Schema};
-use auth_core::provider::{
-    ProviderLoginFlow, base_error, credentials_by_exact_username, username_password_schema,
-};
+use auth_core::provider::{ProviderLoginFlow, base_error, username_password_schema};
 use auth_core::{
     AuthAccess, AuthProvider, Credentials, LoginContext, MfaError, MfaModule, PluginIdentity,
     ProviderError, UserMeta,
@@ -91,13 +89,6 @@ impl AuthProvider for PasswordProvider {
     ) -> Result<Box<dyn ProviderLoginFlow>, ProviderError> {
         let users = self.users.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Ok(Box::new(PasswordFlow { users }))
-    }
-    async fn get_or_create_credentials(
-        &self,
-        data: &Map<String, Value>,
-        auth: &dyn AuthAccess,
-    ) -> Result<Credentials, ProviderError> {
-        credentials_by_exact_username(auth, &self.identity.kind, None, data)
     }
     async fn user_meta_for_credentials(
         &self,

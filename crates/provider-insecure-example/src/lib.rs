@@ -189,19 +189,6 @@ impl AuthProvider for InsecureExampleProvider {
         }))
     }
 
-    async fn get_or_create_credentials(
-        &self,
-        data: &Map<String, Value>,
-        auth: &dyn AuthAccess,
-    ) -> Result<Credentials, ProviderError> {
-        auth_core::provider::credentials_by_exact_username(
-            auth,
-            PROVIDER_TYPE,
-            self.inner.identity.id.as_deref(),
-            data,
-        )
-    }
-
     async fn user_meta_for_credentials(
         &self,
         credentials: &Credentials,
