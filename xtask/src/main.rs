@@ -1,7 +1,8 @@
 //! Project automation for hass-auth: `cargo xtask ci | codegen | bench`.
 //!
 //! * `ci`: format check, clippy (`-D warnings`), the whole test suite (tidy checks included),
-//!   auth-host's feature matrix (no plugin, each plugin alone), and `cargo doc` with warnings
+//!   auth-host's feature matrix (no plugin, each plugin alone; the server without the
+//!   `homeassistant` provider), and `cargo doc` with warnings
 //!   denied. This is what `.ci/run` runs. Before the tests it installs the system programs they
 //!   run for real (Chromium, chromedriver, PostgreSQL) from Debian's packages when missing
 //!   (`provision.rs`; `HASS_AUTH_NO_PROVISION=1` turns that off).
@@ -27,6 +28,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod load;
+mod plugins;
 mod provision;
 mod tidy;
 #[cfg(test)]
@@ -160,20 +162,6 @@ fn ci(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Plugin features of auth-host; CI tests the crate with none and with each one alone.
-const AUTH_HOST_PLUGIN_FEATURES: &[&str] = &[
-    "provider-homeassistant",
-    "provider-legacy-api-password",
-    "provider-insecure-example",
-    "provider-trusted-networks",
-    "provider-command-line",
-    "provider-oidc",
-    "mfa-totp",
-    "mfa-notify",
-    "mfa-insecure-example",
-    "mfa-webauthn",
-];
-
 /// Regenerates `docs/config.schema.json` (the test `schema_is_current` writes it when
 /// `HASS_AUTH_WRITE_SCHEMA=1`); with `--check`, fails when it is stale instead.
 fn codegen(root: &Path, check: bool) -> Result<()> {
@@ -194,9 +182,11 @@ fn codegen(root: &Path, check: bool) -> Result<()> {
     }
 }
 
-/// auth-host with no plugin and with each plugin alone: every `cfg(feature)` combination that
-/// matters compiles, and its tests pass.
+/// auth-host with no plugin and with each plugin alone (its plugin features, read with `cargo
+/// metadata`): every `cfg(feature)` combination that matters compiles, and its tests pass. Then
+/// the server with every plugin but `provider-homeassistant`: nothing else needs that provider.
 fn auth_host_feature_matrix(root: &Path) -> Result<()> {
+    let plugin_features = plugins::plugin_features(&plugins::metadata(root)?)?;
     cargo(
         root,
         &[
@@ -208,7 +198,7 @@ fn auth_host_feature_matrix(root: &Path) -> Result<()> {
         ],
         &[],
     )?;
-    for feature in AUTH_HOST_PLUGIN_FEATURES {
+    for feature in &plugin_features {
         cargo(
             root,
             &[
@@ -223,7 +213,27 @@ fn auth_host_feature_matrix(root: &Path) -> Result<()> {
             &[],
         )?;
     }
-    Ok(())
+    let without_homeassistant: Vec<&str> = std::iter::once("postgres")
+        .chain(
+            plugin_features
+                .iter()
+                .map(String::as_str)
+                .filter(|f| *f != "provider-homeassistant"),
+        )
+        .collect();
+    cargo(
+        root,
+        &[
+            "test",
+            "-p",
+            "auth-server",
+            "--no-default-features",
+            "--features",
+            &without_homeassistant.join(","),
+            "--locked",
+        ],
+        &[],
+    )
 }
 
 /// The soak test of the real binary (auth-server's `soak` test) for `--seconds N` (default 60).

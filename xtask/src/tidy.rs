@@ -215,6 +215,147 @@ mod tests {
         );
     }
 
+    /// The one plugin list: `(crate ident, feature)` pairs of the `builtin_plugins!` invocation in
+    /// `crates/auth-host/src/plugins.rs`.
+    fn plugin_list() -> Vec<(String, String)> {
+        let path = super::super::project_root().join("crates/auth-host/src/plugins.rs");
+        let source = std::fs::read_to_string(&path).expect("auth-host's plugins.rs");
+        let start = source
+            .lines()
+            .position(|l| l.starts_with("builtin_plugins! {"))
+            .expect("plugins.rs invokes builtin_plugins!");
+        source
+            .lines()
+            .skip(start + 1)
+            .take_while(|l| !l.starts_with('}'))
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("//"))
+            .map(|l| {
+                let (ident, feature) = l.split_once(" = ").expect("`ident = \"feature\",`");
+                let feature = feature.trim_end_matches(',').trim_matches('"');
+                (ident.to_owned(), feature.to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plugin_list_is_the_one_list() {
+        use super::super::plugins::{feature, metadata, package};
+        let list = plugin_list();
+        let names: Vec<String> = list.iter().map(|(_, f)| f.clone()).collect();
+        assert!(names.len() >= 10, "the list was not read: {list:?}");
+        for (ident, feature) in &list {
+            assert_eq!(
+                *ident,
+                feature.replace('-', "_"),
+                "{feature}: crate and feature"
+            );
+        }
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let metadata = metadata(&super::super::project_root()).expect("cargo metadata");
+
+        // auth-host: one feature per plugin, `dep:` its optional dependency, all on by default.
+        let host = package(&metadata, "auth-host").expect("auth-host");
+        assert_eq!(
+            feature(host, "default"),
+            names,
+            "auth-host's default features"
+        );
+        let host_features: Vec<String> = host["features"]
+            .as_object()
+            .expect("features")
+            .keys()
+            .filter(|k| *k != "default")
+            .cloned()
+            .collect();
+        assert_eq!(
+            sorted(host_features),
+            sorted(names.clone()),
+            "auth-host's features"
+        );
+        for name in &names {
+            assert_eq!(
+                feature(host, name),
+                [format!("dep:{name}")],
+                "auth-host feature {name}"
+            );
+        }
+        let optional: Vec<String> = host["dependencies"]
+            .as_array()
+            .expect("dependencies")
+            .iter()
+            .filter(|d| d["optional"] == true)
+            .filter_map(|d| d["name"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            sorted(optional),
+            sorted(names.clone()),
+            "auth-host's optional dependencies"
+        );
+
+        // auth-server: the same features, passed on to auth-host, all on by default.
+        let server = package(&metadata, "auth-server").expect("auth-server");
+        let mut server_default = vec!["postgres".to_owned()];
+        server_default.extend(names.iter().cloned());
+        assert_eq!(
+            feature(server, "default"),
+            server_default,
+            "auth-server's default features"
+        );
+        for name in &names {
+            assert_eq!(
+                feature(server, name),
+                [format!("auth-host/{name}")],
+                "auth-server feature {name}"
+            );
+        }
+        let server_plugins: Vec<String> = server["features"]
+            .as_object()
+            .expect("features")
+            .keys()
+            .filter(|k| k.starts_with("provider-") || k.starts_with("mfa-"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            sorted(server_plugins),
+            sorted(names.clone()),
+            "auth-server's plugin features"
+        );
+
+        // Every plugin crate of the workspace's crates/ is in the list.
+        let crates_dir = super::super::project_root().join("crates");
+        let workspace_plugins: Vec<String> = metadata["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .filter(|p| {
+                p["manifest_path"]
+                    .as_str()
+                    .is_some_and(|m| std::path::Path::new(m).starts_with(&crates_dir))
+            })
+            .filter_map(|p| p["name"].as_str())
+            .filter(|n| n.starts_with("provider-") || n.starts_with("mfa-"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            sorted(workspace_plugins),
+            sorted(names.clone()),
+            "plugin crates in crates/"
+        );
+
+        // The README's crate table names each one.
+        let readme = std::fs::read_to_string(super::super::project_root().join("README.md"))
+            .expect("README.md");
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !readme.contains(&format!("`{n}`")))
+            .collect();
+        assert!(missing.is_empty(), "README.md does not name {missing:?}");
+    }
+
     #[test]
     fn dependency_parser_reads_sections() {
         let manifest = "[package]\nname = \"x\"\n[dependencies]\nserde.workspace = true\nfoo = \"1\"\n[dev-dependencies]\nbar = \"1\"\n";

@@ -43,6 +43,7 @@ pub mod mfa_lockout;
 pub mod mfa_setup;
 pub mod models;
 pub mod net;
+pub mod password_admin;
 pub mod permissions;
 pub mod provider;
 pub mod recovery;
@@ -61,9 +62,10 @@ pub use manager::{AuthManager, AuthManagerBuilder, ManagerLimits, NewRefreshToke
 pub use mfa::{ChainEntry, MfaCredential, MfaError, MfaModule, MfaSubject};
 pub use mfa_lockout::MfaLockoutPolicy;
 pub use models::{Credentials, Group, RefreshToken, TokenType, User, UserMeta};
+pub use password_admin::PasswordAdmin;
 pub use permissions::{Permissions, Policy, PolicyKey};
 pub use provider::{AuthAccess, AuthProvider, LoginContext, ProviderError, ProviderLoginFlow};
-pub use registry::{PluginConfigError, PluginContext, PluginSpec};
+pub use registry::{PluginConfigError, PluginContext, PluginIdentity, PluginSpec};
 pub use rng::{OsRng, Rng, SeededRng, SharedRng};
 pub use storage::{
     ChangeFlag, FileStorage, MemoryStorage, SaveOptions, SharedBans, SharedCodes, SharedRedemption,

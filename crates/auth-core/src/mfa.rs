@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use flow_engine::{Flow, Schema};
 use serde_json::{Map, Value};
 
+use crate::registry::PluginIdentity;
+
 /// Why an MFA module operation failed.
 #[derive(Debug, thiserror::Error)]
 // Not `#[non_exhaustive]`: auth-http answers every variant in one exhaustive match (a new variant must be given its HTTP answer).
@@ -55,13 +57,21 @@ pub struct MfaCredential {
 
 /// An MFA module. Implementations register themselves with [`crate::register_mfa_module!`].
 #[async_trait]
-pub trait MfaModule: Send + Sync + 'static {
+pub trait MfaModule: Any + Send + Sync {
+    /// The module's config `type`, `id` and display name (the getters below read it).
+    fn identity(&self) -> &PluginIdentity;
     /// Module id (config `id`, defaulting to the type).
-    fn id(&self) -> &str;
+    fn id(&self) -> &str {
+        self.identity().module_id()
+    }
     /// Module type.
-    fn module_type(&self) -> &str;
+    fn module_type(&self) -> &str {
+        &self.identity().kind
+    }
     /// Display name.
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.identity().name
+    }
     /// Wrong codes allowed per login flow before it aborts (HA's `MAX_RETRY_TIME`).
     fn max_retry(&self) -> u32 {
         3
@@ -145,8 +155,6 @@ pub trait MfaModule: Send + Sync + 'static {
     fn storage_key(&self) -> Option<&str> {
         None
     }
-    /// For downcasting to the concrete module.
-    fn as_any(&self) -> &dyn Any;
 }
 
 /// One module of a provider's required MFA chain (config `modules:` on a provider entry): every

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::error::AuthError;
 use crate::models::{Credentials, RefreshToken, User, UserMeta};
+use crate::registry::PluginIdentity;
 
 /// What a login flow knows about the request that started it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -118,14 +119,25 @@ pub fn external_state_flow_id(state: &str) -> Option<&str> {
 }
 
 /// An auth provider. Implementations register themselves with [`crate::register_provider!`].
+///
+/// A test that needs the concrete type upcasts: `(provider.as_ref() as &dyn Any).downcast_ref()`;
+/// hosts use capabilities such as [`AuthProvider::password_admin`] instead.
 #[async_trait]
-pub trait AuthProvider: Send + Sync + 'static {
+pub trait AuthProvider: Any + Send + Sync {
+    /// The provider's config `type`, `id` and display name (the getters below read it).
+    fn identity(&self) -> &PluginIdentity;
     /// The config `type`.
-    fn provider_type(&self) -> &str;
+    fn provider_type(&self) -> &str {
+        &self.identity().kind
+    }
     /// The config `id` (None when not configured).
-    fn provider_id(&self) -> Option<&str>;
+    fn provider_id(&self) -> Option<&str> {
+        self.identity().id.as_deref()
+    }
     /// Display name (config `name` or the provider's default).
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.identity().name
+    }
     /// Whether users of this provider are asked for MFA after the first step.
     fn supports_mfa(&self) -> bool {
         true
@@ -144,12 +156,16 @@ pub trait AuthProvider: Send + Sync + 'static {
         context: &LoginContext,
         auth: Arc<dyn AuthAccess>,
     ) -> Result<Box<dyn ProviderLoginFlow>, ProviderError>;
-    /// Maps a finished flow's data to an existing credential or a new unsaved one.
+    /// Maps a finished flow's data to an existing credential or a new unsaved one. Default: the
+    /// credential of this provider whose `data.username` equals the flow's `username` exactly
+    /// ([`credentials_by_exact_username`]).
     async fn get_or_create_credentials(
         &self,
         data: &Map<String, Value>,
         auth: &dyn AuthAccess,
-    ) -> Result<Credentials, ProviderError>;
+    ) -> Result<Credentials, ProviderError> {
+        credentials_by_exact_username(auth, self.provider_type(), self.provider_id(), data)
+    }
     /// The username a login with `credentials` is known by, for MFA modules that key entries by
     /// username (a provider's required chain). Default: the credentials' data `username`.
     fn credential_username(&self, credentials: &Credentials) -> Option<String> {
@@ -185,8 +201,11 @@ pub trait AuthProvider: Send + Sync + 'static {
             "step-up verification is not supported by this provider".to_owned(),
         ))
     }
-    /// For downcasting to the concrete provider (admin operations).
-    fn as_any(&self) -> &dyn Any;
+    /// The provider's local-password administration, when it keeps usernames and passwords
+    /// that an administrator manages (the `homeassistant` provider). Default: none.
+    fn password_admin(&self) -> Option<&dyn crate::password_admin::PasswordAdmin> {
+        None
+    }
 }
 
 /// The key of a provider: `(type, id)`.

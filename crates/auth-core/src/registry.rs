@@ -3,6 +3,9 @@
 //!
 //! A plugin crate that is a dependency but never named in code is not linked, and its registration
 //! silently vanishes: hosts must force-link every plugin crate (see `auth-host/src/plugins.rs`).
+//!
+//! Each registration records the crate that made it; two crates registering one `type` are
+//! refused at start by [`check_registrations`] (auth-host's configuration loader calls it).
 
 use std::sync::Arc;
 
@@ -48,6 +51,44 @@ pub struct PluginSpec {
     pub config: Value,
 }
 
+/// Who a configured plugin is: its config `type`, `id` and display name. Providers and MFA modules
+/// keep one and hand it out through `identity()`; the trait reads its getters through it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginIdentity {
+    /// The config `type`.
+    pub kind: String,
+    /// The config `id` (None when not configured).
+    pub id: Option<String>,
+    /// The display name (config `name`, else the plugin's default).
+    pub name: String,
+}
+
+impl PluginIdentity {
+    /// An identity given field by field.
+    pub fn new(kind: impl Into<String>, id: Option<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            id,
+            name: name.into(),
+        }
+    }
+
+    /// The identity of a configured entry of type `kind`: its `id`, and its `name` or
+    /// `default_name`.
+    pub fn from_spec(kind: impl Into<String>, default_name: &str, spec: &PluginSpec) -> Self {
+        Self::new(
+            kind,
+            spec.id.clone(),
+            spec.name.as_deref().unwrap_or(default_name),
+        )
+    }
+
+    /// The id of an MFA module: the configured `id`, else the type.
+    pub fn module_id(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.kind)
+    }
+}
+
 impl PluginSpec {
     /// Deserialises the plugin's own keys into its (`deny_unknown_fields`) config struct.
     pub fn parse_config<T: DeserializeOwned>(&self) -> Result<T, PluginConfigError> {
@@ -71,6 +112,8 @@ pub type MfaBuilder =
 pub struct ProviderRegistration {
     /// The config `type`.
     pub kind: &'static str,
+    /// The cargo package that registered it (filled in by [`crate::register_provider!`]).
+    pub crate_name: &'static str,
     /// Display name when `name` is not configured.
     pub default_name: &'static str,
     /// Whether the provider is only meant for testing (hosts warn loudly).
@@ -86,6 +129,8 @@ pub struct ProviderRegistration {
 pub struct MfaRegistration {
     /// The config `type`.
     pub kind: &'static str,
+    /// The cargo package that registered it (filled in by [`crate::register_mfa_module!`]).
+    pub crate_name: &'static str,
     /// Display name when `name` is not configured.
     pub default_name: &'static str,
     /// Whether the module is only meant for testing (hosts warn loudly).
@@ -113,6 +158,58 @@ pub fn mfa_registrations() -> Vec<&'static MfaRegistration> {
     let mut all: Vec<_> = inventory::iter::<MfaRegistration>.into_iter().collect();
     all.sort_by_key(|r| r.kind);
     all
+}
+
+/// Two linked plugin crates register one config `type` for the same role: which of them a
+/// configuration entry would get depends on link order, so hosts refuse to start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{role} type '{kind}' is registered by two plugin crates, {first} and {second}: link only one of them"
+)]
+pub struct DuplicateRegistration {
+    /// `auth provider` or `mfa module`.
+    pub role: &'static str,
+    /// The config `type` both register.
+    pub kind: &'static str,
+    /// One registering crate (the first by name).
+    pub first: &'static str,
+    /// The other registering crate.
+    pub second: &'static str,
+}
+
+/// Checks that no provider type and no MFA module type is registered by two crates (or twice).
+///
+/// # Errors
+///
+/// The first [`DuplicateRegistration`] found, providers first.
+pub fn check_registrations() -> Result<(), DuplicateRegistration> {
+    let providers = provider_registrations()
+        .into_iter()
+        .map(|r| (r.kind, r.crate_name));
+    let modules = mfa_registrations()
+        .into_iter()
+        .map(|r| (r.kind, r.crate_name));
+    match first_duplicate("auth provider", providers) {
+        Some(duplicate) => Err(duplicate),
+        None => first_duplicate("mfa module", modules).map_or(Ok(()), Err),
+    }
+}
+
+/// The first `type` in `(type, crate)` pairs that occurs twice.
+pub fn first_duplicate(
+    role: &'static str,
+    registrations: impl IntoIterator<Item = (&'static str, &'static str)>,
+) -> Option<DuplicateRegistration> {
+    let mut all: Vec<_> = registrations.into_iter().collect();
+    all.sort();
+    all.windows(2).find_map(|pair| {
+        (pair[0].0 == pair[1].0).then_some(DuplicateRegistration {
+            role,
+            kind: pair[0].0,
+            first: pair[0].1,
+            second: pair[1].1,
+        })
+    })
 }
 
 /// The provider registration for `kind`, if linked.
@@ -161,6 +258,7 @@ macro_rules! register_provider {
             $crate::__private::inventory::submit! {
                 $crate::registry::ProviderRegistration {
                     kind: $kind,
+                    crate_name: ::std::env!("CARGO_PKG_NAME"),
                     default_name: $default,
                     testing_only: false $(|| $testing)?,
                     config_schema: __hass_auth_schema,
@@ -194,6 +292,7 @@ macro_rules! register_mfa_module {
             $crate::__private::inventory::submit! {
                 $crate::registry::MfaRegistration {
                     kind: $kind,
+                    crate_name: ::std::env!("CARGO_PKG_NAME"),
                     default_name: $default,
                     testing_only: false $(|| $testing)?,
                     config_schema: __hass_auth_schema,
@@ -202,4 +301,69 @@ macro_rules! register_mfa_module {
             }
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_type_registered_twice_names_both_crates() {
+        let found = first_duplicate(
+            "auth provider",
+            [
+                ("kiosk", "provider-kiosk"),
+                ("homeassistant", "provider-homeassistant"),
+                ("kiosk", "provider-kiosk-fork"),
+            ],
+        );
+        assert_eq!(
+            found,
+            Some(DuplicateRegistration {
+                role: "auth provider",
+                kind: "kiosk",
+                first: "provider-kiosk",
+                second: "provider-kiosk-fork",
+            })
+        );
+        assert_eq!(
+            found.unwrap().to_string(),
+            "auth provider type 'kiosk' is registered by two plugin crates, provider-kiosk and provider-kiosk-fork: link only one of them"
+        );
+        assert_eq!(
+            first_duplicate(
+                "mfa module",
+                [("totp", "mfa-totp"), ("notify", "mfa-notify")]
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn an_identity_takes_the_entry_or_the_defaults() {
+        let spec = |id: Option<&str>, name: Option<&str>| PluginSpec {
+            id: id.map(str::to_owned),
+            name: name.map(str::to_owned),
+            config: Value::Null,
+        };
+        let configured = PluginIdentity::from_spec("totp", "TOTP", &spec(Some("otp"), Some("App")));
+        assert_eq!(
+            (
+                configured.kind.as_str(),
+                configured.module_id(),
+                configured.name.as_str()
+            ),
+            ("totp", "otp", "App")
+        );
+        let plain = PluginIdentity::from_spec("totp", "TOTP", &spec(None, None));
+        assert_eq!(
+            (plain.id.as_deref(), plain.module_id(), plain.name.as_str()),
+            (None, "totp", "TOTP")
+        );
+    }
+
+    #[test]
+    fn this_test_binary_registers_nothing_twice() {
+        assert_eq!(check_registrations(), Ok(()));
+    }
 }

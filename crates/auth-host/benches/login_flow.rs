@@ -10,7 +10,6 @@ use std::sync::Arc;
 use auth_core::{AuthManager, LoginContext, MemoryStorage};
 use auth_host::{HostOptions, auth_manager_from_config, parse_config};
 use criterion::{Criterion, criterion_group, criterion_main};
-use provider_homeassistant::HomeAssistantProvider;
 use serde_json::{Map, Value, json};
 
 const CONFIG: &str = "homeassistant:
@@ -41,9 +40,8 @@ fn manager(rt: &tokio::runtime::Runtime) -> AuthManager {
             .auth_provider("homeassistant", None)
             .expect("configured");
         provider
-            .as_any()
-            .downcast_ref::<HomeAssistantProvider>()
-            .expect("the homeassistant provider")
+            .password_admin()
+            .expect("the homeassistant provider keeps passwords")
             .add_auth("modern", "modern-pass")
             .await
             .expect("argon2id user");

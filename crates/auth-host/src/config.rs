@@ -216,7 +216,9 @@ impl ConfigLoader {
 
     /// Checks configuration `text`; `source` names it in messages and locates `secrets.yaml`
     /// and `!include`d files.
+    /// Refuses to go on when two linked plugin crates register one `type`.
     pub fn parse(&self, text: &str, source: &Path) -> Result<HostConfig, ConfigError> {
+        auth_core::registry::check_registrations()?;
         Parser::new(source, self.env.as_ref()).parse(text)
     }
 }

@@ -63,6 +63,9 @@ pub enum ConfigError {
         /// The plugin's message.
         message: String,
     },
+    /// Two linked plugin crates register one `type` (a build problem, not a file's).
+    #[error(transparent)]
+    DuplicatePlugin(#[from] auth_core::registry::DuplicateRegistration),
     /// A settings store (`.storage/http`) cannot be used.
     #[error("{}: {message}", path.display())]
     Store {
@@ -77,7 +80,9 @@ impl ConfigError {
     /// Where the problem is, when it is inside a file.
     pub fn location(&self) -> Option<&Location> {
         match self {
-            ConfigError::Read { .. } | ConfigError::Store { .. } => None,
+            ConfigError::Read { .. }
+            | ConfigError::Store { .. }
+            | ConfigError::DuplicatePlugin(_) => None,
             ConfigError::Syntax { location, .. }
             | ConfigError::Invalid { location, .. }
             | ConfigError::Plugin { location, .. } => Some(location),

@@ -1,30 +1,16 @@
-//! Force-links every plugin crate enabled by a cargo feature.
+//! The one list of built-in plugin crates, and their force-links.
 //!
 //! A plugin registers itself with `inventory`; a crate that is a dependency but never named in
-//! code is not linked and its registration silently vanishes. Hence one line per plugin here,
-//! and `#![deny(unused_crate_dependencies)]` in `lib.rs` turns a forgotten line into a compile
-//! error.
+//! code is not linked and its registration silently vanishes. [`builtin_plugins!`] names each
+//! listed crate whose feature is on (`#![deny(unused_crate_dependencies)]` in `lib.rs` turns a
+//! plugin dependency missing from the list into a compile error) and derives [`BUILTIN_PLUGINS`].
+//!
+//! Everything else that names the plugins is checked against this list by the tidy test
+//! `plugin_list_is_the_one_list` (xtask, through `cargo metadata`): auth-host's and
+//! auth-server's cargo features and auth-host's optional dependencies, the `provider-*`/`mfa-*`
+//! crates of the workspace, and the README. `cargo xtask ci`'s feature matrix reads the features.
 
-#[cfg(feature = "mfa-insecure-example")]
-use mfa_insecure_example as _;
-#[cfg(feature = "mfa-notify")]
-use mfa_notify as _;
-#[cfg(feature = "mfa-totp")]
-use mfa_totp as _;
-#[cfg(feature = "mfa-webauthn")]
-use mfa_webauthn as _;
-#[cfg(feature = "provider-command-line")]
-use provider_command_line as _;
-#[cfg(feature = "provider-homeassistant")]
-use provider_homeassistant as _;
-#[cfg(feature = "provider-insecure-example")]
-use provider_insecure_example as _;
-#[cfg(feature = "provider-legacy-api-password")]
-use provider_legacy_api_password as _;
-#[cfg(feature = "provider-oidc")]
-use provider_oidc as _;
-#[cfg(feature = "provider-trusted-networks")]
-use provider_trusted_networks as _;
+use auth_core::registry::{mfa_registrations, provider_registrations};
 
 /// Whether a plugin is an auth provider or an MFA module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,83 +24,61 @@ pub enum PluginRole {
 /// A plugin crate this host can be built with, and whether its feature is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BuiltinPlugin {
-    /// The cargo feature (also the crate name).
+    /// The cargo feature, which is also the crate's package name.
     pub feature: &'static str,
-    /// The config `type` it registers.
-    pub kind: &'static str,
-    /// Provider or MFA module.
-    pub role: PluginRole,
     /// Whether the feature is enabled in this build.
     pub enabled: bool,
 }
 
-/// Every plugin feature of `auth-host`.
-pub const BUILTIN_PLUGINS: &[BuiltinPlugin] = &[
-    BuiltinPlugin {
-        feature: "provider-homeassistant",
-        kind: "homeassistant",
-        role: PluginRole::Provider,
-        enabled: cfg!(feature = "provider-homeassistant"),
-    },
-    BuiltinPlugin {
-        feature: "provider-legacy-api-password",
-        kind: "legacy_api_password",
-        role: PluginRole::Provider,
-        enabled: cfg!(feature = "provider-legacy-api-password"),
-    },
-    BuiltinPlugin {
-        feature: "provider-insecure-example",
-        kind: "insecure_example",
-        role: PluginRole::Provider,
-        enabled: cfg!(feature = "provider-insecure-example"),
-    },
-    BuiltinPlugin {
-        feature: "provider-trusted-networks",
-        kind: "trusted_networks",
-        role: PluginRole::Provider,
-        enabled: cfg!(feature = "provider-trusted-networks"),
-    },
-    BuiltinPlugin {
-        feature: "provider-command-line",
-        kind: "command_line",
-        role: PluginRole::Provider,
-        enabled: cfg!(feature = "provider-command-line"),
-    },
-    BuiltinPlugin {
-        feature: "provider-oidc",
-        kind: "oidc",
-        role: PluginRole::Provider,
-        enabled: cfg!(feature = "provider-oidc"),
-    },
-    BuiltinPlugin {
-        feature: "mfa-totp",
-        kind: "totp",
-        role: PluginRole::MfaModule,
-        enabled: cfg!(feature = "mfa-totp"),
-    },
-    BuiltinPlugin {
-        feature: "mfa-notify",
-        kind: "notify",
-        role: PluginRole::MfaModule,
-        enabled: cfg!(feature = "mfa-notify"),
-    },
-    BuiltinPlugin {
-        feature: "mfa-insecure-example",
-        kind: "insecure_example",
-        role: PluginRole::MfaModule,
-        enabled: cfg!(feature = "mfa-insecure-example"),
-    },
-    // One crate, two plugins: the module keeps the keys, the provider signs in with them.
-    BuiltinPlugin {
-        feature: "mfa-webauthn",
-        kind: "webauthn",
-        role: PluginRole::MfaModule,
-        enabled: cfg!(feature = "mfa-webauthn"),
-    },
-    BuiltinPlugin {
-        feature: "mfa-webauthn",
-        kind: "webauthn",
-        role: PluginRole::Provider,
-        enabled: cfg!(feature = "mfa-webauthn"),
-    },
-];
+impl BuiltinPlugin {
+    /// The config `type`s the crate registered for `role` (none when its feature is off).
+    pub fn kinds(&self, role: PluginRole) -> Vec<&'static str> {
+        match role {
+            PluginRole::Provider => provider_registrations()
+                .into_iter()
+                .filter(|r| r.crate_name == self.feature)
+                .map(|r| r.kind)
+                .collect(),
+            PluginRole::MfaModule => mfa_registrations()
+                .into_iter()
+                .filter(|r| r.crate_name == self.feature)
+                .map(|r| r.kind)
+                .collect(),
+        }
+    }
+
+    /// Whether the crate registered `kind` for `role`.
+    pub fn registers(&self, role: PluginRole, kind: &str) -> bool {
+        self.kinds(role).contains(&kind)
+    }
+}
+
+/// Force-links each listed crate whose feature is on, and lists them all in [`BUILTIN_PLUGINS`].
+macro_rules! builtin_plugins {
+    ($($krate:ident = $feature:literal),+ $(,)?) => {
+        $(
+            #[cfg(feature = $feature)]
+            use $krate as _;
+        )+
+
+        /// Every plugin feature of `auth-host`, in the order of the list.
+        pub const BUILTIN_PLUGINS: &[BuiltinPlugin] = &[
+            $(BuiltinPlugin { feature: $feature, enabled: cfg!(feature = $feature) }),+
+        ];
+    };
+}
+
+// The one list: crate = "feature (the package name)".
+builtin_plugins! {
+    provider_homeassistant = "provider-homeassistant",
+    provider_legacy_api_password = "provider-legacy-api-password",
+    provider_insecure_example = "provider-insecure-example",
+    provider_trusted_networks = "provider-trusted-networks",
+    provider_command_line = "provider-command-line",
+    provider_oidc = "provider-oidc",
+    mfa_totp = "mfa-totp",
+    mfa_notify = "mfa-notify",
+    mfa_insecure_example = "mfa-insecure-example",
+    // One crate, two plugins: the `webauthn` module keeps the keys, the provider signs in with them.
+    mfa_webauthn = "mfa-webauthn",
+}

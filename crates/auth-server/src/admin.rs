@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
+use auth_core::password_admin::password_admin_provider;
 use auth_core::{
-    AuthAccess, AuthProvider, Credentials, FileStorage, NewRefreshToken, ProviderError, TokenType,
-    UserUpdate,
+    AuthAccess, AuthProvider, Credentials, FileStorage, NewRefreshToken, PasswordAdmin,
+    ProviderError, TokenType, UserUpdate,
 };
 use auth_host::Host;
-use provider_homeassistant::{HomeAssistantProvider, normalize_username};
 
 use crate::{EXIT_NEGATIVE, EXIT_UNUSABLE};
 
@@ -123,29 +123,40 @@ async fn open(config_dir: &Path) -> Result<Host> {
         .with_context(|| format!("cannot open {}", config_dir.display()))
 }
 
-fn ha_provider(host: &Host) -> Result<Arc<dyn AuthProvider>> {
-    host.manager()
-        .auth_provider("homeassistant", None)
-        .ok_or_else(|| {
-            anyhow!("the homeassistant auth provider is not configured in configuration.yaml")
-        })
+/// The configured provider with local usernames and passwords (the `homeassistant` provider).
+fn password_provider(host: &Host) -> Result<Arc<dyn AuthProvider>> {
+    password_admin_provider(&host.manager().auth_providers()).ok_or_else(|| {
+        anyhow!(
+            "no auth provider with local usernames and passwords (type homeassistant) is configured in configuration.yaml{}",
+            if auth_core::registry::find_provider("homeassistant").is_none() {
+                " (this hass-auth is built without the provider-homeassistant feature)"
+            } else {
+                ""
+            }
+        )
+    })
 }
 
-fn downcast(provider: &Arc<dyn AuthProvider>) -> Result<&HomeAssistantProvider> {
+fn admin_of(provider: &Arc<dyn AuthProvider>) -> Result<&dyn PasswordAdmin> {
     provider
-        .as_any()
-        .downcast_ref::<HomeAssistantProvider>()
-        .ok_or_else(|| anyhow!("unexpected homeassistant provider type"))
+        .password_admin()
+        .ok_or_else(|| anyhow!("the auth provider has no local passwords"))
 }
 
-/// The credential of the homeassistant provider whose username matches `username` (normalised).
+/// The credential of the password provider whose username matches `username` (compared as the
+/// provider compares logins); none without a password provider.
 fn credential_for(host: &Host, username: &str) -> Option<Credentials> {
-    let wanted = normalize_username(username);
+    let provider = password_provider(host).ok()?;
+    let admin = provider.password_admin()?;
+    let wanted = admin.normalize_username(username);
     host.manager()
-        .credentials_of("homeassistant", None)
+        .credentials_of(provider.provider_type(), provider.provider_id())
         .into_iter()
         .find(|c| {
-            c.data_str("username").map(normalize_username).as_deref() == Some(wanted.as_str())
+            c.data_str("username")
+                .map(|u| admin.normalize_username(u))
+                .as_deref()
+                == Some(wanted.as_str())
         })
 }
 
@@ -161,8 +172,8 @@ fn outcome(ok: bool, yes: &str, no: &str) -> ExitCode {
 
 pub async fn user(config_dir: &Path, command: UserCommand) -> Result<ExitCode> {
     let host = open(config_dir).await?;
-    let arc = ha_provider(&host)?;
-    let provider = downcast(&arc)?;
+    let arc = password_provider(&host)?;
+    let provider = admin_of(&arc)?;
     let manager = host.manager();
     let code = match command {
         UserCommand::List => {
@@ -179,7 +190,7 @@ pub async fn user(config_dir: &Path, command: UserCommand) -> Result<ExitCode> {
             password,
             owner: true,
             name,
-        } => crate::owner::add_owner(&host, provider, &username, &password, name).await?,
+        } => crate::owner::add_owner(&host, arc.as_ref(), &username, &password, name).await?,
         UserCommand::Add {
             username, password, ..
         } => match provider.add_auth(&username, &password).await {

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use auth_core::models::GROUP_ID_ADMIN;
-use auth_core::{AuthAccess, ProviderError};
+use auth_core::password_admin::username_of;
+use auth_core::{AuthAccess, AuthProvider, ProviderError};
 use auth_host::Host;
-use provider_homeassistant::HomeAssistantProvider;
 
 use crate::EXIT_NEGATIVE;
 
@@ -18,15 +18,18 @@ use crate::EXIT_NEGATIVE;
 /// exists without a homeassistant login (a run cut short after creating the user) gets this one.
 pub async fn add_owner(
     host: &Host,
-    provider: &HomeAssistantProvider,
+    provider: &dyn AuthProvider,
     username: &str,
     password: &str,
     name: Option<String>,
 ) -> Result<ExitCode> {
+    let admin = provider
+        .password_admin()
+        .ok_or_else(|| anyhow::anyhow!("the auth provider has no local passwords"))?;
     let manager = host.manager();
     let access: &dyn AuthAccess = manager;
     let owner = match manager.owner() {
-        Some(owner) if provider.username_of(&owner).is_some() => {
+        Some(owner) if username_of(provider, &owner).is_some() => {
             println!("The owner already exists!");
             return Ok(ExitCode::from(EXIT_NEGATIVE));
         }
@@ -39,7 +42,7 @@ pub async fn add_owner(
                 return Ok(ExitCode::from(EXIT_NEGATIVE));
             }
             // Refuse a bad username before the user exists (it could not be removed again).
-            if let Err(error) = provider.check_new_username(access, username).await {
+            if let Err(error) = admin.check_new_username(access, username).await {
                 return refused(error);
             }
             let name = name.unwrap_or_else(|| username.to_owned());
@@ -53,7 +56,7 @@ pub async fn add_owner(
             user
         }
     };
-    if let Err(error) = provider
+    if let Err(error) = admin
         .add_credentials(access, &owner.id, username, password)
         .await
     {

@@ -1,17 +1,14 @@
 //! Small stand-ins for plugins, for tests of code that needs *a* provider or *an* MFA module but
 //! must not depend on a plugin crate (plugins never depend on each other).
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use auth_core::flow_engine::{Field, Flow, FlowResult, Schema};
-use auth_core::provider::{
-    ProviderLoginFlow, base_error, credentials_by_exact_username, username_password_schema,
-};
+use auth_core::provider::{ProviderLoginFlow, base_error, username_password_schema};
 use auth_core::{
-    AuthAccess, AuthProvider, Credentials, LoginContext, MfaError, MfaModule, ProviderError,
-    UserMeta,
+    AuthAccess, AuthProvider, Credentials, LoginContext, MfaError, MfaModule, PluginIdentity,
+    ProviderError, UserMeta,
 };
 use serde_json::{Map, Value, json};
 
@@ -19,7 +16,7 @@ use serde_json::{Map, Value, json};
 /// named after their username and land in the admin group (like HA's CLI-created users).
 #[derive(Debug)]
 pub struct PasswordProvider {
-    kind: String,
+    identity: PluginIdentity,
     users: Mutex<HashMap<String, String>>,
 }
 
@@ -27,7 +24,7 @@ impl PasswordProvider {
     /// A provider of type `kind` (id `None`) with no users.
     pub fn new(kind: &str) -> Self {
         Self {
-            kind: kind.to_owned(),
+            identity: PluginIdentity::new(kind, None, "Test provider"),
             users: Mutex::new(HashMap::new()),
         }
     }
@@ -82,14 +79,8 @@ impl ProviderLoginFlow for PasswordFlow {
 
 #[async_trait::async_trait]
 impl AuthProvider for PasswordProvider {
-    fn provider_type(&self) -> &str {
-        &self.kind
-    }
-    fn provider_id(&self) -> Option<&str> {
-        None
-    }
-    fn name(&self) -> &str {
-        "Test provider"
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
     async fn login_flow(
         &self,
@@ -98,13 +89,6 @@ impl AuthProvider for PasswordProvider {
     ) -> Result<Box<dyn ProviderLoginFlow>, ProviderError> {
         let users = self.users.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Ok(Box::new(PasswordFlow { users }))
-    }
-    async fn get_or_create_credentials(
-        &self,
-        data: &Map<String, Value>,
-        auth: &dyn AuthAccess,
-    ) -> Result<Credentials, ProviderError> {
-        credentials_by_exact_username(auth, &self.kind, None, data)
     }
     async fn user_meta_for_credentials(
         &self,
@@ -117,17 +101,13 @@ impl AuthProvider for PasswordProvider {
             local_only: None,
         })
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// An MFA module asking for a fixed PIN. Users enrol through `setup_user` (no setup flow), or
 /// everyone counts as enrolled after [`PinModule::everyone_enrolled`].
 #[derive(Debug)]
 pub struct PinModule {
-    id: String,
-    name: String,
+    identity: PluginIdentity,
     pin: String,
     everyone: bool,
     enrolled: Mutex<Vec<String>>,
@@ -137,8 +117,7 @@ impl PinModule {
     /// A module of type `pin` with `id` and `name` accepting `pin`; nobody is enrolled.
     pub fn new(id: &str, name: &str, pin: &str) -> Self {
         Self {
-            id: id.to_owned(),
-            name: name.to_owned(),
+            identity: PluginIdentity::new("pin", Some(id.to_owned()), name),
             pin: pin.to_owned(),
             everyone: false,
             enrolled: Mutex::new(Vec::new()),
@@ -158,14 +137,8 @@ impl PinModule {
 
 #[async_trait::async_trait]
 impl MfaModule for PinModule {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn module_type(&self) -> &str {
-        "pin"
-    }
-    fn name(&self) -> &str {
-        &self.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
     fn input_schema(&self) -> Schema {
         Schema::new(vec![Field::string("pin").required()])
@@ -188,8 +161,5 @@ impl MfaModule for PinModule {
     }
     async fn validate(&self, _: &str, input: &Map<String, Value>) -> Result<bool, MfaError> {
         Ok(input.get("pin").and_then(Value::as_str) == Some(self.pin.as_str()))
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

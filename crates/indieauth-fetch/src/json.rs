@@ -1,6 +1,8 @@
-//! JSON over HTTP for an OpenID Connect relying party: GET a JSON document (discovery, JWK set)
-//! and POST a form for a JSON answer (token endpoint), with the same deadline, byte cap and
-//! address rules as every other fetch. Redirects are never followed.
+//! JSON over HTTP, with the same deadline, byte cap and address rules as every other fetch, and
+//! redirects never followed: for an OpenID Connect relying party, GET a JSON document
+//! (discovery, JWK set) and POST a form for a JSON answer (token endpoint); for webhooks (the
+//! `notify` MFA module: ntfy, Gotify, ...), POST a JSON body and take any 2xx as delivered (a
+//! webhook that moved is an error to fix, and a POST must not be replayed elsewhere).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -61,6 +63,34 @@ pub enum JsonError {
         /// The URL.
         url: String,
         /// Its HTTP status.
+        status: u16,
+    },
+}
+
+/// Why a POST failed. The message never contains the body that was sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostError {
+    /// The URL is not an absolute http(s) URL with a host.
+    #[error("not an http(s) URL: {0}")]
+    BadUrl(String),
+    /// The deadline passed.
+    #[error("no answer from {0} within the deadline")]
+    Timeout(String),
+    /// DNS, connect, TLS or HTTP failed (or the address is refused).
+    #[error("{host}: {message}")]
+    Failed {
+        /// The host posted to.
+        host: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The server answered with a status other than 2xx.
+    #[error("{host} answered HTTP {status}")]
+    Status {
+        /// The host posted to.
+        host: String,
+        /// The status code.
         status: u16,
     },
 }
@@ -126,6 +156,42 @@ impl JsonClient {
             headers.push((header::AUTHORIZATION, basic_authorization(user, password)));
         }
         self.call(url, hyper::Method::POST, headers, body).await
+    }
+
+    /// POSTs `body` as `application/json` to `url` (a webhook); the status of a 2xx answer,
+    /// whose body is read up to the cap and dropped. Errors name the host only: a webhook URL
+    /// often carries its token in the path or query.
+    pub async fn post_json(&self, url: &str, body: &Value) -> Result<u16, PostError> {
+        let parsed = Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| PostError::BadUrl(url.to_owned()))?;
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        let outgoing = Outgoing {
+            method: hyper::Method::POST,
+            url: &parsed,
+            headers: vec![(header::CONTENT_TYPE, "application/json".to_owned())],
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        };
+        let page =
+            match tokio::time::timeout(self.options.timeout, self.transport.send(outgoing)).await {
+                Ok(Ok(page)) => page,
+                Ok(Err(error)) => {
+                    return Err(PostError::Failed {
+                        host,
+                        message: error.to_string(),
+                    });
+                }
+                Err(_) => return Err(PostError::Timeout(host)),
+            };
+        if (200..300).contains(&page.status) {
+            Ok(page.status)
+        } else {
+            Err(PostError::Status {
+                host,
+                status: page.status,
+            })
+        }
     }
 
     async fn call(

@@ -20,10 +20,7 @@ pub mod addresses;
 pub mod html;
 pub mod json;
 pub mod metadata;
-mod post;
 mod transport;
-
-pub use post::{JsonPoster, PostError};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,7 +30,7 @@ pub use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use url::Url;
 
-pub use json::{JsonAnswer, JsonClient, JsonError};
+pub use json::{JsonAnswer, JsonClient, JsonError, PostError};
 
 /// Limits and trust settings of a [`RedirectUriFetcher`].
 #[derive(Clone, Debug, PartialEq)]

@@ -38,12 +38,11 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use auth_core::flow_engine::{Field, Flow, FlowError, FlowResult, Schema};
-use auth_core::{MfaError, MfaModule, MfaSubject, PluginConfigError, PluginSpec};
+use auth_core::{MfaError, MfaModule, MfaSubject, PluginConfigError, PluginIdentity, PluginSpec};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -175,8 +174,7 @@ auth_core::register_mfa_module! {
 /// The `insecure_example` MFA module (testing only).
 #[derive(Debug)]
 pub struct InsecureExampleModule {
-    id: String,
-    name: String,
+    identity: PluginIdentity,
     entries: Arc<Mutex<Vec<PinEntry>>>,
 }
 
@@ -185,8 +183,7 @@ impl InsecureExampleModule {
     /// [`DEFAULT_NAME`].
     pub fn new(config: Config, spec: &PluginSpec) -> Self {
         Self {
-            id: spec.id.clone().unwrap_or_else(|| MODULE_TYPE.to_owned()),
-            name: spec.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+            identity: PluginIdentity::from_spec(MODULE_TYPE, DEFAULT_NAME, spec),
             entries: Arc::new(Mutex::new(config.data)),
         }
     }
@@ -270,16 +267,8 @@ impl Flow for SetupFlow {
 
 #[async_trait]
 impl MfaModule for InsecureExampleModule {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn module_type(&self) -> &str {
-        MODULE_TYPE
-    }
-
-    fn name(&self) -> &str {
-        &self.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
 
     fn max_retry(&self) -> u32 {
@@ -346,9 +335,5 @@ impl MfaModule for InsecureExampleModule {
             valid |= auth_crypto::constant_time_eq(entry.pin.as_bytes(), submitted.as_bytes());
         }
         Ok(valid)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

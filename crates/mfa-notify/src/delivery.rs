@@ -64,13 +64,13 @@ pub(crate) struct DeliveryError(pub String);
 
 /// Runs deliveries; shared by the module and its setup flows.
 pub(crate) struct Sender {
-    poster: Option<indieauth_fetch::JsonPoster>,
+    poster: Option<indieauth_fetch::JsonClient>,
     commands: Semaphore,
 }
 
 impl Sender {
     pub(crate) fn new() -> Arc<Self> {
-        let poster = indieauth_fetch::JsonPoster::new(indieauth_fetch::FetchOptions::default())
+        let poster = indieauth_fetch::JsonClient::new(indieauth_fetch::FetchOptions::default())
             .map_err(|error| tracing::error!(%error, "notify webhooks are unavailable"))
             .ok();
         Arc::new(Self {

@@ -33,15 +33,14 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_core::flow_engine::{Field, Flow, Schema};
 use auth_core::{
-    MfaError, MfaModule, PluginConfigError, PluginContext, PluginSpec, SaveOptions, SharedRng,
-    Storage,
+    MfaError, MfaModule, PluginConfigError, PluginContext, PluginIdentity, PluginSpec, SaveOptions,
+    SharedRng, Storage,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -114,16 +113,14 @@ auth_core::register_mfa_module! {
 
 /// The `notify` MFA module.
 pub struct NotifyModule {
-    id: String,
-    name: String,
+    identity: PluginIdentity,
     inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for NotifyModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NotifyModule")
-            .field("id", &self.id)
-            .field("name", &self.name)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -141,8 +138,7 @@ impl NotifyModule {
             }
         }
         Ok(Self {
-            id: spec.id.clone().unwrap_or_else(|| MODULE_TYPE.to_owned()),
-            name: spec.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+            identity: PluginIdentity::from_spec(MODULE_TYPE, DEFAULT_NAME, spec),
             inner: Arc::new(Inner {
                 storage: ctx.storage.clone(),
                 changed: auth_core::ChangeFlag::new(ctx.storage.clone(), STORAGE_KEY),
@@ -304,16 +300,8 @@ pub(crate) fn code_schema() -> Schema {
 
 #[async_trait]
 impl MfaModule for NotifyModule {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn module_type(&self) -> &str {
-        MODULE_TYPE
-    }
-
-    fn name(&self) -> &str {
-        &self.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
 
     fn max_retry(&self) -> u32 {
@@ -430,9 +418,5 @@ impl MfaModule for NotifyModule {
 
     fn storage_key(&self) -> Option<&str> {
         Some(STORAGE_KEY)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -36,15 +36,14 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_core::flow_engine::{Flow, Schema};
 use auth_core::{
-    MfaError, MfaModule, PluginConfigError, PluginContext, PluginSpec, SaveOptions, SharedClock,
-    SharedRng, Storage,
+    MfaError, MfaModule, PluginConfigError, PluginContext, PluginIdentity, PluginSpec, SaveOptions,
+    SharedClock, SharedRng, Storage,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -85,16 +84,14 @@ auth_core::register_mfa_module! {
 
 /// The `totp` MFA module.
 pub struct TotpModule {
-    id: String,
-    name: String,
+    identity: PluginIdentity,
     inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for TotpModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TotpModule")
-            .field("id", &self.id)
-            .field("name", &self.name)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -103,8 +100,7 @@ impl TotpModule {
     /// A module with this id and display name, keeping its data in `ctx.storage`.
     pub fn new(id: impl Into<String>, name: impl Into<String>, ctx: &PluginContext) -> Self {
         Self {
-            id: id.into(),
-            name: name.into(),
+            identity: PluginIdentity::new(MODULE_TYPE, Some(id.into()), name),
             inner: Arc::new(Inner {
                 storage: ctx.storage.clone(),
                 changed: auth_core::ChangeFlag::new(ctx.storage.clone(), store::STORAGE_KEY),
@@ -221,16 +217,8 @@ impl Inner {
 
 #[async_trait]
 impl MfaModule for TotpModule {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn module_type(&self) -> &str {
-        MODULE_TYPE
-    }
-
-    fn name(&self) -> &str {
-        &self.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
 
     fn max_retry(&self) -> u32 {
@@ -334,9 +322,5 @@ impl MfaModule for TotpModule {
 
     fn storage_key(&self) -> Option<&str> {
         Some(STORAGE_KEY)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

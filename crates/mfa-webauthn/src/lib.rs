@@ -28,14 +28,13 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_core::flow_engine::{Field, Flow, Schema};
 use auth_core::{
-    MfaCredential, MfaError, MfaModule, PluginConfigError, PluginContext, PluginSpec, SaveOptions,
-    SharedClock, SharedRng, Storage,
+    MfaCredential, MfaError, MfaModule, PluginConfigError, PluginContext, PluginIdentity,
+    PluginSpec, SaveOptions, SharedClock, SharedRng, Storage,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -146,16 +145,14 @@ pub fn relying_party(config: &Config) -> Result<Webauthn, PluginConfigError> {
 
 /// The `webauthn` MFA module.
 pub struct WebauthnModule {
-    id: String,
-    name: String,
+    identity: PluginIdentity,
     inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for WebauthnModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebauthnModule")
-            .field("id", &self.id)
-            .field("name", &self.name)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -167,7 +164,7 @@ impl WebauthnModule {
         config: &Config,
         ctx: &PluginContext,
     ) -> Result<Self, PluginConfigError> {
-        let id = spec.id.clone().unwrap_or_else(|| MODULE_TYPE.to_owned());
+        let identity = PluginIdentity::from_spec(MODULE_TYPE, DEFAULT_NAME, spec);
         let inner = Arc::new(Inner {
             webauthn: relying_party(config)?,
             storage: ctx.storage.clone(),
@@ -176,12 +173,8 @@ impl WebauthnModule {
             rng: ctx.rng.clone(),
             state: tokio::sync::Mutex::new(State::default()),
         });
-        provider::announce(&id, &inner);
-        Ok(Self {
-            id,
-            name: spec.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_owned()),
-            inner,
-        })
+        provider::announce(identity.module_id(), &inner);
+        Ok(Self { identity, inner })
     }
 }
 
@@ -453,16 +446,8 @@ pub(crate) fn assertion_schema() -> Schema {
 
 #[async_trait]
 impl MfaModule for WebauthnModule {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn module_type(&self) -> &str {
-        MODULE_TYPE
-    }
-
-    fn name(&self) -> &str {
-        &self.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
 
     fn max_retry(&self) -> u32 {
@@ -578,9 +563,5 @@ impl MfaModule for WebauthnModule {
 
     fn storage_key(&self) -> Option<&str> {
         Some(STORAGE_KEY)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -18,7 +18,6 @@
 //! to that user; no user is ever created by this provider. Users are not asked for MFA after it
 //! (a passkey with user verification is two factors already).
 
-use std::any::Any;
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
@@ -26,7 +25,7 @@ use auth_core::flow_engine::{Field, FlowResult, Schema};
 use auth_core::provider::base_error;
 use auth_core::{
     AuthAccess, AuthProvider, Credentials, LoginContext, PluginConfigError, PluginContext,
-    PluginSpec, ProviderError, ProviderLoginFlow, Storage, UserMeta,
+    PluginIdentity, PluginSpec, ProviderError, ProviderLoginFlow, Storage, UserMeta,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -87,8 +86,7 @@ fn find_module(storage: &Arc<dyn Storage>, module_id: &str) -> Option<Arc<Inner>
 
 /// The `webauthn` provider.
 pub struct WebauthnProvider {
-    id: Option<String>,
-    name: String,
+    identity: PluginIdentity,
     module_id: String,
     storage: Arc<dyn Storage>,
 }
@@ -96,7 +94,7 @@ pub struct WebauthnProvider {
 impl std::fmt::Debug for WebauthnProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebauthnProvider")
-            .field("id", &self.id)
+            .field("identity", &self.identity)
             .field("module_id", &self.module_id)
             .finish_non_exhaustive()
     }
@@ -115,11 +113,7 @@ impl WebauthnProvider {
             ));
         }
         Ok(Self {
-            id: spec.id.clone(),
-            name: spec
-                .name
-                .clone()
-                .unwrap_or_else(|| DEFAULT_PROVIDER_NAME.to_owned()),
+            identity: PluginIdentity::from_spec(PROVIDER_TYPE, DEFAULT_PROVIDER_NAME, spec),
             module_id: config
                 .module
                 .clone()
@@ -242,16 +236,8 @@ impl ProviderLoginFlow for PasswordlessFlow {
 
 #[async_trait]
 impl AuthProvider for WebauthnProvider {
-    fn provider_type(&self) -> &str {
-        PROVIDER_TYPE
-    }
-
-    fn provider_id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-
-    fn name(&self) -> &str {
-        &self.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
 
     /// A passkey with user verification is already two factors.
@@ -304,9 +290,5 @@ impl AuthProvider for WebauthnProvider {
         Err(ProviderError::Failed(
             "the webauthn provider never creates users".to_owned(),
         ))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -1,6 +1,5 @@
 //! The provider: running the program, remembering metadata, the login flow and credentials.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::io;
 use std::process::{ExitStatus, Stdio};
@@ -10,7 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use auth_core::flow_engine::{FlowResult, Schema};
 use auth_core::{
-    AuthAccess, AuthProvider, Credentials, LoginContext, ProviderError, ProviderLoginFlow, UserMeta,
+    AuthAccess, AuthProvider, Credentials, LoginContext, PluginIdentity, ProviderError,
+    ProviderLoginFlow, UserMeta,
 };
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
@@ -84,8 +84,7 @@ pub struct CommandLineProvider {
 }
 
 struct Inner {
-    id: Option<String>,
-    name: String,
+    identity: PluginIdentity,
     config: Config,
     /// Metadata of the last successful login per username (only with `meta: true`).
     meta: Mutex<HashMap<String, Meta>>,
@@ -96,8 +95,7 @@ struct Inner {
 impl std::fmt::Debug for CommandLineProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommandLineProvider")
-            .field("id", &self.inner.id)
-            .field("name", &self.inner.name)
+            .field("identity", &self.inner.identity)
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
@@ -140,8 +138,11 @@ impl CommandLineProvider {
         }
         Self {
             inner: Arc::new(Inner {
-                id,
-                name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                identity: PluginIdentity::new(
+                    PROVIDER_TYPE,
+                    id,
+                    name.as_deref().unwrap_or(DEFAULT_NAME),
+                ),
                 slots: Semaphore::new(config.max_concurrent.max(1)),
                 config,
                 meta: Mutex::new(HashMap::new()),
@@ -344,16 +345,8 @@ pub fn login_schema() -> Schema {
 
 #[async_trait]
 impl AuthProvider for CommandLineProvider {
-    fn provider_type(&self) -> &str {
-        PROVIDER_TYPE
-    }
-
-    fn provider_id(&self) -> Option<&str> {
-        self.inner.id.as_deref()
-    }
-
-    fn name(&self) -> &str {
-        &self.inner.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.inner.identity
     }
 
     async fn login_flow(
@@ -364,19 +357,6 @@ impl AuthProvider for CommandLineProvider {
         Ok(Box::new(LoginSteps {
             provider: self.inner.clone(),
         }))
-    }
-
-    async fn get_or_create_credentials(
-        &self,
-        data: &Map<String, Value>,
-        auth: &dyn AuthAccess,
-    ) -> Result<Credentials, ProviderError> {
-        auth_core::provider::credentials_by_exact_username(
-            auth,
-            PROVIDER_TYPE,
-            self.inner.id.as_deref(),
-            data,
-        )
     }
 
     async fn user_meta_for_credentials(
@@ -393,10 +373,6 @@ impl AuthProvider for CommandLineProvider {
             name: meta.name,
             group: meta.group,
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

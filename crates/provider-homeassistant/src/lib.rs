@@ -18,8 +18,8 @@
 //!
 //! The file holds `{"users": [{"username", "password"}]}`. Usernames are compared after
 //! [`normalize_username`] (Python's `strip()` then `casefold()`) on both sides, so
-//! `JÖRG-STRASSE-ΣΑΣ` logs in as `jörg-strasse-σασ`. New usernames ([`HomeAssistantProvider::add_auth`],
-//! [`HomeAssistantProvider::change_username`]) must already be normalised and unique, else
+//! `JÖRG-STRASSE-ΣΑΣ` logs in as `jörg-strasse-σασ`. New usernames ([`PasswordAdmin::add_auth`],
+//! [`PasswordAdmin::change_username`]) must already be normalised and unique, else
 //! `ProviderError::InvalidUsername` with Home Assistant's translation key and message.
 //!
 //! # Passwords: a one-way migration to argon2id
@@ -36,7 +36,7 @@
 //!
 //! # Timing and threads
 //!
-//! [`HomeAssistantProvider::validate_login`] scans every user without stopping at a match. For an
+//! [`PasswordAdmin::validate_login`] scans every user without stopping at a match. For an
 //! unknown username it still burns one verification: a bcrypt cost-12 check (Home Assistant's
 //! dummy hash) while the store holds only bcrypt hashes, otherwise (empty or partly migrated
 //! store) one argon2id check under the current policy. In a partly migrated store an unknown
@@ -54,6 +54,8 @@
 
 use std::sync::Arc;
 
+#[cfg(doc)]
+use auth_core::PasswordAdmin;
 use auth_core::{AuthProvider, PluginConfigError, PluginContext, PluginSpec};
 use schemars::JsonSchema;
 use serde::Deserialize;

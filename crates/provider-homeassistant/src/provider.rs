@@ -1,13 +1,12 @@
 //! The provider: user table, password checks, admin operations and the [`AuthProvider`] impl.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_core::registry::PasswordPolicy;
 use auth_core::{
-    AuthAccess, AuthProvider, Credentials, LoginContext, ProviderError, ProviderLoginFlow, Storage,
-    User, UserMeta,
+    AuthAccess, AuthProvider, Credentials, LoginContext, PasswordAdmin, PluginIdentity,
+    ProviderError, ProviderLoginFlow, Storage, User, UserMeta,
 };
 use auth_crypto::HashScheme;
 use serde_json::{Map, Value};
@@ -19,22 +18,22 @@ use crate::store::{self, ProviderData, STORAGE_KEY, StoredUser};
 use crate::{Config, DEFAULT_NAME, PROVIDER_TYPE};
 
 /// bcrypt only looks at this many password bytes; longer passwords are never re-hashed (see
-/// [`HomeAssistantProvider::validate_login`]).
+/// [`PasswordAdmin::validate_login`]).
 const BCRYPT_MAX_PASSWORD_BYTES: usize = 72;
 
 /// The `homeassistant` auth provider: usernames and passwords kept in
 /// `.storage/auth_provider.homeassistant`.
 ///
 /// Cheap to clone; clones share the user table. Admin operations (`add_auth`, `remove_auth`, …)
-/// are reached from an `Arc<dyn AuthProvider>` with
-/// `provider.as_any().downcast_ref::<HomeAssistantProvider>()`.
+/// are its [`PasswordAdmin`] implementation, reached from an `Arc<dyn AuthProvider>` with
+/// [`AuthProvider::password_admin`].
 #[derive(Clone)]
 pub struct HomeAssistantProvider {
     pub(crate) inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {
-    name: String,
+    identity: PluginIdentity,
     storage: Arc<dyn Storage>,
     /// Set when another instance changed the store (see `auth_core::ChangeFlag`).
     changed: auth_core::ChangeFlag,
@@ -48,7 +47,7 @@ pub(crate) struct Inner {
 impl std::fmt::Debug for HomeAssistantProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HomeAssistantProvider")
-            .field("name", &self.inner.name)
+            .field("identity", &self.inner.identity)
             .field("storage", &self.inner.storage.location(STORAGE_KEY))
             .field("rehash_legacy_hashes", &self.inner.rehash_legacy_hashes)
             .finish_non_exhaustive()
@@ -153,7 +152,11 @@ impl HomeAssistantProvider {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                identity: PluginIdentity::new(
+                    PROVIDER_TYPE,
+                    None,
+                    name.as_deref().unwrap_or(DEFAULT_NAME),
+                ),
                 changed: auth_core::ChangeFlag::new(storage.clone(), STORAGE_KEY),
                 storage,
                 policy,
@@ -166,240 +169,6 @@ impl HomeAssistantProvider {
     /// Where the user table is stored (for messages).
     pub fn location(&self) -> String {
         self.inner.storage.location(STORAGE_KEY)
-    }
-
-    /// Checks a username and password (see the crate docs for timing and re-hashing);
-    /// `Ok(false)` for an unknown user or a wrong password.
-    ///
-    /// # Errors
-    ///
-    /// The store cannot be read, or the user's stored hash is unusable.
-    pub async fn validate_login(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<bool, ProviderError> {
-        self.inner.validate_login(username, password).await
-    }
-
-    /// Adds a user. `username` must already be normalised and must be new; saved before returning.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidUsername` (`username_not_normalized` / `username_already_exists`), or a
-    /// storage/hashing failure (nothing changed).
-    pub async fn add_auth(&self, username: &str, password: &str) -> Result<(), ProviderError> {
-        // Cheap checks first, so a refused name costs no hashing.
-        {
-            let mut guard = self.inner.data.lock().await;
-            let data = self.inner.loaded(&mut guard).await?;
-            validate_new_username(data, username)?;
-        }
-        let hash = self.inner.hash(password).await?;
-        let username = username.to_owned();
-        self.inner
-            .mutate(move |data| {
-                validate_new_username(data, &username)?;
-                data.users.push(StoredUser {
-                    username,
-                    password: hash,
-                    extra: Map::new(),
-                });
-                Ok(())
-            })
-            .await
-    }
-
-    /// Adds a password entry for `username` and links a new credential for it to `user_id`, as
-    /// one step for logins: the table stays locked from the entry's save until the credential is
-    /// linked (or the entry is taken back), so no login can validate the new password and find no
-    /// credential, or another user's. `username` must be normalised and used by neither an entry
-    /// nor a credential of this provider; both are checked before anything is written.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidUsername` (`username_not_normalized` / `username_already_exists`), or a
-    /// storage/hashing/linking failure (nothing changed).
-    pub async fn add_credentials(
-        &self,
-        auth: &dyn AuthAccess,
-        user_id: &str,
-        username: &str,
-        password: &str,
-    ) -> Result<Credentials, ProviderError> {
-        self.check_new_username(auth, username).await?;
-        let hash = self.inner.hash(password).await?;
-        let mut guard = self.inner.data.lock().await;
-        let data = self.inner.loaded(&mut guard).await?;
-        validate_new_username(data, username)?;
-        check_no_credential(auth, username, None)?;
-        data.users.push(StoredUser {
-            username: username.to_owned(),
-            password: hash,
-            extra: Map::new(),
-        });
-        if let Err(e) = store::save(self.inner.storage.as_ref(), data).await {
-            data.users.pop();
-            return Err(e.into());
-        }
-        let mut credential_data = Map::new();
-        credential_data.insert("username".to_owned(), Value::String(username.to_owned()));
-        let credentials = auth.new_credentials(PROVIDER_TYPE, None, credential_data);
-        match auth.link_credentials(user_id, credentials).await {
-            Ok(linked) => Ok(linked),
-            Err(error) => {
-                data.users.pop();
-                if let Err(undo) = store::save(self.inner.storage.as_ref(), data).await {
-                    tracing::error!(
-                        file = %self.location(),
-                        error = %undo,
-                        "cannot take back a password entry whose credential was not linked"
-                    );
-                }
-                Err(ProviderError::Failed(error.to_string()))
-            }
-        }
-    }
-
-    /// Whether [`Self::add_credentials`] would take `username`: normalised, and used by neither an
-    /// entry nor a credential of this provider. Writes nothing.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidUsername` (`username_not_normalized` / `username_already_exists`), or the store
-    /// cannot be read.
-    pub async fn check_new_username(
-        &self,
-        auth: &dyn AuthAccess,
-        username: &str,
-    ) -> Result<(), ProviderError> {
-        let mut guard = self.inner.data.lock().await;
-        let data = self.inner.loaded(&mut guard).await?;
-        validate_new_username(data, username)?;
-        check_no_credential(auth, username, None)
-    }
-
-    /// Removes every entry whose normalised name matches (an older file may hold several, and
-    /// a login checks the last one); saved before returning.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidUser("User not found")`, or a storage failure (nothing changed).
-    pub async fn remove_auth(&self, username: &str) -> Result<(), ProviderError> {
-        let wanted = normalize_username(username);
-        self.inner
-            .mutate(move |data| {
-                let before = data.users.len();
-                data.users
-                    .retain(|u| normalize_username(&u.username) != wanted);
-                if data.users.len() == before {
-                    return Err(user_not_found());
-                }
-                Ok(())
-            })
-            .await
-    }
-
-    /// Sets a new password (hashed with argon2id) for the user whose normalised name matches;
-    /// saved before returning.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidUser("User not found")`, or a storage/hashing failure (nothing changed).
-    pub async fn change_password(
-        &self,
-        username: &str,
-        new_password: &str,
-    ) -> Result<(), ProviderError> {
-        {
-            let mut guard = self.inner.data.lock().await;
-            let data = self.inner.loaded(&mut guard).await?;
-            position(data, username).ok_or_else(user_not_found)?;
-        }
-        let hash = self.inner.hash(new_password).await?;
-        let username = username.to_owned();
-        self.inner
-            .mutate(move |data| {
-                let index = position(data, &username).ok_or_else(user_not_found)?;
-                data.users[index].password = hash;
-                Ok(())
-            })
-            .await
-    }
-
-    /// Renames the entry behind `credential` to `new_username` (which must be normalised and
-    /// unused, by entries and by other credentials of this provider) and updates the credential's
-    /// `data.username` in the auth store. The table stays locked until both are saved, so a login
-    /// sees either the old name or the new one.
-    ///
-    /// The provider file is saved first, then the credential; if the credential cannot be saved
-    /// the rename is rolled back, so the two never disagree.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidUsername`, `InvalidUser("User not found")` (also for a credential of another
-    /// provider), or a storage failure.
-    pub async fn change_username(
-        &self,
-        auth: &dyn AuthAccess,
-        credential: &Credentials,
-        new_username: &str,
-    ) -> Result<(), ProviderError> {
-        if !credential.belongs_to(PROVIDER_TYPE, None) {
-            return Err(user_not_found());
-        }
-        let old_username = credential
-            .data_str("username")
-            .ok_or_else(user_not_found)?
-            .to_owned();
-        let mut guard = self.inner.data.lock().await;
-        let data = self.inner.loaded(&mut guard).await?;
-        validate_new_username(data, new_username)?;
-        check_no_credential(auth, new_username, Some(&credential.id))?;
-        let index = position(data, &old_username).ok_or_else(user_not_found)?;
-        let previous = data.users[index].username.clone();
-        data.users[index].username = new_username.to_owned();
-        if let Err(e) = store::save(self.inner.storage.as_ref(), data).await {
-            data.users[index].username = previous;
-            return Err(e.into());
-        }
-        let mut new_data = credential.data.clone();
-        new_data.insert(
-            "username".to_owned(),
-            Value::String(new_username.to_owned()),
-        );
-        if let Err(e) = auth.update_credential_data(&credential.id, new_data).await {
-            data.users[index].username = previous;
-            if let Err(rollback) = store::save(self.inner.storage.as_ref(), data).await {
-                tracing::error!(
-                    file = %self.location(),
-                    error = %rollback,
-                    "cannot roll back a username change; the provider file and the auth store disagree"
-                );
-            }
-            return Err(ProviderError::Failed(e.to_string()));
-        }
-        Ok(())
-    }
-
-    /// The stored usernames, in file order.
-    ///
-    /// # Errors
-    ///
-    /// The store cannot be read.
-    pub async fn usernames(&self) -> Result<Vec<String>, ProviderError> {
-        let mut guard = self.inner.data.lock().await;
-        let data = self.inner.loaded(&mut guard).await?;
-        Ok(data.users.iter().map(|u| u.username.clone()).collect())
-    }
-
-    /// `data.username` of the user's first credential of this provider (HA's "get username").
-    pub fn username_of(&self, user: &User) -> Option<String> {
-        user.credentials
-            .iter()
-            .find(|c| c.belongs_to(PROVIDER_TYPE, None))
-            .and_then(|c| c.data_str("username"))
-            .map(str::to_owned)
     }
 }
 
@@ -537,17 +306,237 @@ impl Inner {
 }
 
 #[async_trait]
+impl PasswordAdmin for HomeAssistantProvider {
+    fn normalize_username(&self, username: &str) -> String {
+        normalize_username(username)
+    }
+
+    /// Checks a username and password (see the crate docs for timing and re-hashing);
+    /// `Ok(false)` for an unknown user or a wrong password.
+    ///
+    /// # Errors
+    ///
+    /// The store cannot be read, or the user's stored hash is unusable.
+    async fn validate_login(&self, username: &str, password: &str) -> Result<bool, ProviderError> {
+        self.inner.validate_login(username, password).await
+    }
+
+    /// Adds a user. `username` must already be normalised and must be new; saved before returning.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidUsername` (`username_not_normalized` / `username_already_exists`), or a
+    /// storage/hashing failure (nothing changed).
+    async fn add_auth(&self, username: &str, password: &str) -> Result<(), ProviderError> {
+        // Cheap checks first, so a refused name costs no hashing.
+        {
+            let mut guard = self.inner.data.lock().await;
+            let data = self.inner.loaded(&mut guard).await?;
+            validate_new_username(data, username)?;
+        }
+        let hash = self.inner.hash(password).await?;
+        let username = username.to_owned();
+        self.inner
+            .mutate(move |data| {
+                validate_new_username(data, &username)?;
+                data.users.push(StoredUser {
+                    username,
+                    password: hash,
+                    extra: Map::new(),
+                });
+                Ok(())
+            })
+            .await
+    }
+
+    /// Adds a password entry for `username` and links a new credential for it to `user_id`, as
+    /// one step for logins: the table stays locked from the entry's save until the credential is
+    /// linked (or the entry is taken back), so no login can validate the new password and find no
+    /// credential, or another user's. `username` must be normalised and used by neither an entry
+    /// nor a credential of this provider; both are checked before anything is written.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidUsername` (`username_not_normalized` / `username_already_exists`), or a
+    /// storage/hashing/linking failure (nothing changed).
+    async fn add_credentials(
+        &self,
+        auth: &dyn AuthAccess,
+        user_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<Credentials, ProviderError> {
+        PasswordAdmin::check_new_username(self, auth, username).await?;
+        let hash = self.inner.hash(password).await?;
+        let mut guard = self.inner.data.lock().await;
+        let data = self.inner.loaded(&mut guard).await?;
+        validate_new_username(data, username)?;
+        check_no_credential(auth, username, None)?;
+        data.users.push(StoredUser {
+            username: username.to_owned(),
+            password: hash,
+            extra: Map::new(),
+        });
+        if let Err(e) = store::save(self.inner.storage.as_ref(), data).await {
+            data.users.pop();
+            return Err(e.into());
+        }
+        let mut credential_data = Map::new();
+        credential_data.insert("username".to_owned(), Value::String(username.to_owned()));
+        let credentials = auth.new_credentials(PROVIDER_TYPE, None, credential_data);
+        match auth.link_credentials(user_id, credentials).await {
+            Ok(linked) => Ok(linked),
+            Err(error) => {
+                data.users.pop();
+                if let Err(undo) = store::save(self.inner.storage.as_ref(), data).await {
+                    tracing::error!(
+                        file = %self.location(),
+                        error = %undo,
+                        "cannot take back a password entry whose credential was not linked"
+                    );
+                }
+                Err(ProviderError::Failed(error.to_string()))
+            }
+        }
+    }
+
+    /// Whether [`Self::add_credentials`] would take `username`: normalised, and used by neither an
+    /// entry nor a credential of this provider. Writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidUsername` (`username_not_normalized` / `username_already_exists`), or the store
+    /// cannot be read.
+    async fn check_new_username(
+        &self,
+        auth: &dyn AuthAccess,
+        username: &str,
+    ) -> Result<(), ProviderError> {
+        let mut guard = self.inner.data.lock().await;
+        let data = self.inner.loaded(&mut guard).await?;
+        validate_new_username(data, username)?;
+        check_no_credential(auth, username, None)
+    }
+
+    /// Removes every entry whose normalised name matches (an older file may hold several, and
+    /// a login checks the last one); saved before returning.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidUser("User not found")`, or a storage failure (nothing changed).
+    async fn remove_auth(&self, username: &str) -> Result<(), ProviderError> {
+        let wanted = normalize_username(username);
+        self.inner
+            .mutate(move |data| {
+                let before = data.users.len();
+                data.users
+                    .retain(|u| normalize_username(&u.username) != wanted);
+                if data.users.len() == before {
+                    return Err(user_not_found());
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Sets a new password (hashed with argon2id) for the user whose normalised name matches;
+    /// saved before returning.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidUser("User not found")`, or a storage/hashing failure (nothing changed).
+    async fn change_password(
+        &self,
+        username: &str,
+        new_password: &str,
+    ) -> Result<(), ProviderError> {
+        {
+            let mut guard = self.inner.data.lock().await;
+            let data = self.inner.loaded(&mut guard).await?;
+            position(data, username).ok_or_else(user_not_found)?;
+        }
+        let hash = self.inner.hash(new_password).await?;
+        let username = username.to_owned();
+        self.inner
+            .mutate(move |data| {
+                let index = position(data, &username).ok_or_else(user_not_found)?;
+                data.users[index].password = hash;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Renames the entry behind `credential` to `new_username` (which must be normalised and
+    /// unused, by entries and by other credentials of this provider) and updates the credential's
+    /// `data.username` in the auth store. The table stays locked until both are saved, so a login
+    /// sees either the old name or the new one.
+    ///
+    /// The provider file is saved first, then the credential; if the credential cannot be saved
+    /// the rename is rolled back, so the two never disagree.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidUsername`, `InvalidUser("User not found")` (also for a credential of another
+    /// provider), or a storage failure.
+    async fn change_username(
+        &self,
+        auth: &dyn AuthAccess,
+        credential: &Credentials,
+        new_username: &str,
+    ) -> Result<(), ProviderError> {
+        if !credential.belongs_to(PROVIDER_TYPE, None) {
+            return Err(user_not_found());
+        }
+        let old_username = credential
+            .data_str("username")
+            .ok_or_else(user_not_found)?
+            .to_owned();
+        let mut guard = self.inner.data.lock().await;
+        let data = self.inner.loaded(&mut guard).await?;
+        validate_new_username(data, new_username)?;
+        check_no_credential(auth, new_username, Some(&credential.id))?;
+        let index = position(data, &old_username).ok_or_else(user_not_found)?;
+        let previous = data.users[index].username.clone();
+        data.users[index].username = new_username.to_owned();
+        if let Err(e) = store::save(self.inner.storage.as_ref(), data).await {
+            data.users[index].username = previous;
+            return Err(e.into());
+        }
+        let mut new_data = credential.data.clone();
+        new_data.insert(
+            "username".to_owned(),
+            Value::String(new_username.to_owned()),
+        );
+        if let Err(e) = auth.update_credential_data(&credential.id, new_data).await {
+            data.users[index].username = previous;
+            if let Err(rollback) = store::save(self.inner.storage.as_ref(), data).await {
+                tracing::error!(
+                    file = %self.location(),
+                    error = %rollback,
+                    "cannot roll back a username change; the provider file and the auth store disagree"
+                );
+            }
+            return Err(ProviderError::Failed(e.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The stored usernames, in file order.
+    ///
+    /// # Errors
+    ///
+    /// The store cannot be read.
+    async fn usernames(&self) -> Result<Vec<String>, ProviderError> {
+        let mut guard = self.inner.data.lock().await;
+        let data = self.inner.loaded(&mut guard).await?;
+        Ok(data.users.iter().map(|u| u.username.clone()).collect())
+    }
+}
+
+#[async_trait]
 impl AuthProvider for HomeAssistantProvider {
-    fn provider_type(&self) -> &str {
-        PROVIDER_TYPE
-    }
-
-    fn provider_id(&self) -> Option<&str> {
-        None
-    }
-
-    fn name(&self) -> &str {
-        &self.inner.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.inner.identity
     }
 
     async fn initialize(&self) -> Result<(), ProviderError> {
@@ -617,7 +606,7 @@ impl AuthProvider for HomeAssistantProvider {
         user: &User,
         data: &Map<String, Value>,
     ) -> Result<(), ProviderError> {
-        let Some(username) = self.username_of(user) else {
+        let Some(username) = auth_core::password_admin::username_of(self, user) else {
             return Err(ProviderError::InvalidAuth(
                 "The user has no credentials for this auth provider".to_owned(),
             ));
@@ -634,7 +623,7 @@ impl AuthProvider for HomeAssistantProvider {
         }
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn password_admin(&self) -> Option<&dyn PasswordAdmin> {
+        Some(self)
     }
 }

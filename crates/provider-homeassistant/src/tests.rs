@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use auth_core::registry::PasswordPolicy;
-use auth_core::{AuthProvider, FileStorage, PluginSpec, ProviderError, Storage};
+use auth_core::{AuthProvider, FileStorage, PasswordAdmin, PluginSpec, ProviderError, Storage};
 use auth_testkit::TempConfig;
 use serde_json::{Value, json};
 

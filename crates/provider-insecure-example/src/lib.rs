@@ -30,14 +30,13 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_core::flow_engine::{FlowResult, Schema};
 use auth_core::{
     AuthAccess, AuthProvider, Credentials, LoginContext, PluginConfigError, PluginContext,
-    PluginSpec, ProviderError, ProviderLoginFlow, UserMeta,
+    PluginIdentity, PluginSpec, ProviderError, ProviderLoginFlow, UserMeta,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -89,8 +88,7 @@ pub struct InsecureExampleProvider {
 
 #[derive(Debug)]
 struct Inner {
-    id: Option<String>,
-    name: String,
+    identity: PluginIdentity,
     users: Vec<UserConfig>,
 }
 
@@ -99,8 +97,11 @@ impl InsecureExampleProvider {
     pub fn new(config: Config, id: Option<String>, name: Option<String>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                id,
-                name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                identity: PluginIdentity::new(
+                    PROVIDER_TYPE,
+                    id,
+                    name.as_deref().unwrap_or(DEFAULT_NAME),
+                ),
                 users: config.users,
             }),
         }
@@ -174,16 +175,8 @@ impl ProviderLoginFlow for LoginSteps {
 
 #[async_trait]
 impl AuthProvider for InsecureExampleProvider {
-    fn provider_type(&self) -> &str {
-        PROVIDER_TYPE
-    }
-
-    fn provider_id(&self) -> Option<&str> {
-        self.inner.id.as_deref()
-    }
-
-    fn name(&self) -> &str {
-        &self.inner.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.inner.identity
     }
 
     async fn login_flow(
@@ -194,19 +187,6 @@ impl AuthProvider for InsecureExampleProvider {
         Ok(Box::new(LoginSteps {
             provider: self.inner.clone(),
         }))
-    }
-
-    async fn get_or_create_credentials(
-        &self,
-        data: &Map<String, Value>,
-        auth: &dyn AuthAccess,
-    ) -> Result<Credentials, ProviderError> {
-        auth_core::provider::credentials_by_exact_username(
-            auth,
-            PROVIDER_TYPE,
-            self.inner.id.as_deref(),
-            data,
-        )
     }
 
     async fn user_meta_for_credentials(
@@ -226,10 +206,6 @@ impl AuthProvider for InsecureExampleProvider {
             group: None,
             local_only: None,
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -27,14 +27,13 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_core::flow_engine::{Field, FlowResult, Schema};
 use auth_core::{
     AuthAccess, AuthProvider, Credentials, LoginContext, PluginConfigError, PluginContext,
-    PluginSpec, ProviderError, ProviderLoginFlow, UserMeta,
+    PluginIdentity, PluginSpec, ProviderError, ProviderLoginFlow, UserMeta,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -72,16 +71,14 @@ pub struct LegacyApiPasswordProvider {
 }
 
 struct Inner {
-    id: Option<String>,
-    name: String,
+    identity: PluginIdentity,
     api_password: String,
 }
 
 impl std::fmt::Debug for LegacyApiPasswordProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LegacyApiPasswordProvider")
-            .field("id", &self.inner.id)
-            .field("name", &self.inner.name)
+            .field("identity", &self.inner.identity)
             .finish_non_exhaustive()
     }
 }
@@ -91,8 +88,11 @@ impl LegacyApiPasswordProvider {
     pub fn new(config: Config, id: Option<String>, name: Option<String>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                id,
-                name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                identity: PluginIdentity::new(
+                    PROVIDER_TYPE,
+                    id,
+                    name.as_deref().unwrap_or(DEFAULT_NAME),
+                ),
                 api_password: config.api_password,
             }),
         }
@@ -143,16 +143,8 @@ impl ProviderLoginFlow for LoginSteps {
 
 #[async_trait]
 impl AuthProvider for LegacyApiPasswordProvider {
-    fn provider_type(&self) -> &str {
-        PROVIDER_TYPE
-    }
-
-    fn provider_id(&self) -> Option<&str> {
-        self.inner.id.as_deref()
-    }
-
-    fn name(&self) -> &str {
-        &self.inner.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.inner.identity
     }
 
     async fn login_flow(
@@ -170,7 +162,7 @@ impl AuthProvider for LegacyApiPasswordProvider {
         _data: &Map<String, Value>,
         auth: &dyn AuthAccess,
     ) -> Result<Credentials, ProviderError> {
-        let id = self.inner.id.as_deref();
+        let id = self.inner.identity.id.as_deref();
         if let Some(shared) = auth.credentials_of(PROVIDER_TYPE, id).into_iter().next() {
             return Ok(shared);
         }
@@ -196,10 +188,6 @@ impl AuthProvider for LegacyApiPasswordProvider {
             group: None,
             local_only: None,
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -82,7 +82,7 @@ impl OidcLogin {
         let mut placeholders = Map::new();
         placeholders.insert(
             "provider_name".to_owned(),
-            Value::String(self.provider.name.clone()),
+            Value::String(self.provider.identity.name.clone()),
         );
         FlowResult::external_step(STEP_EXTERNAL, self.url.clone().unwrap_or_default())
             .with_placeholders(placeholders)

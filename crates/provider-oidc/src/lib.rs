@@ -44,13 +44,12 @@ pub mod config;
 mod flow;
 pub mod idp;
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_core::{
     AuthAccess, AuthProvider, Credentials, LoginContext, PluginConfigError, PluginContext,
-    PluginSpec, ProviderError, ProviderLoginFlow, SharedClock, UserMeta,
+    PluginIdentity, PluginSpec, ProviderError, ProviderLoginFlow, SharedClock, UserMeta,
 };
 use serde_json::{Map, Value};
 
@@ -69,8 +68,7 @@ pub struct OidcProvider {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) id: Option<String>,
-    pub(crate) name: String,
+    pub(crate) identity: PluginIdentity,
     pub(crate) config: Config,
     pub(crate) idp: idp::Idp,
     pub(crate) clock: SharedClock,
@@ -88,8 +86,11 @@ impl OidcProvider {
         let idp = idp::Idp::new(&config).map_err(PluginConfigError)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                id,
-                name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                identity: PluginIdentity::new(
+                    PROVIDER_TYPE,
+                    id,
+                    name.as_deref().unwrap_or(DEFAULT_NAME),
+                ),
                 config,
                 idp,
                 clock,
@@ -100,16 +101,8 @@ impl OidcProvider {
 
 #[async_trait]
 impl AuthProvider for OidcProvider {
-    fn provider_type(&self) -> &str {
-        PROVIDER_TYPE
-    }
-
-    fn provider_id(&self) -> Option<&str> {
-        self.inner.id.as_deref()
-    }
-
-    fn name(&self) -> &str {
-        &self.inner.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.inner.identity
     }
 
     async fn login_flow(
@@ -144,7 +137,11 @@ impl AuthProvider for OidcProvider {
             }
             return Ok(existing);
         }
-        let new = auth.new_credentials(PROVIDER_TYPE, self.inner.id.as_deref(), data.clone());
+        let new = auth.new_credentials(
+            PROVIDER_TYPE,
+            self.inner.identity.id.as_deref(),
+            data.clone(),
+        );
         if self.inner.config.create_users {
             return Ok(new);
         }
@@ -175,16 +172,12 @@ impl AuthProvider for OidcProvider {
             local_only: None,
         })
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 impl Inner {
     /// The stored credential of this provider for `sub`.
     pub(crate) fn existing(&self, auth: &dyn AuthAccess, sub: &str) -> Option<Credentials> {
-        auth.credentials_of(PROVIDER_TYPE, self.id.as_deref())
+        auth.credentials_of(PROVIDER_TYPE, self.identity.id.as_deref())
             .into_iter()
             .find(|c| c.data_str("sub") == Some(sub))
     }

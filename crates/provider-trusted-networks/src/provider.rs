@@ -1,14 +1,13 @@
 //! The provider: access check, available users, the login flow and credentials.
 
-use std::any::Any;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_core::flow_engine::{Field, FlowResult, Schema};
 use auth_core::{
-    AuthAccess, AuthProvider, Credentials, LoginContext, ProviderError, ProviderLoginFlow,
-    RefreshToken, User, UserMeta,
+    AuthAccess, AuthProvider, Credentials, LoginContext, PluginIdentity, ProviderError,
+    ProviderLoginFlow, RefreshToken, User, UserMeta,
 };
 use ipnet::IpNet;
 use serde_json::{Map, Value, json};
@@ -41,8 +40,7 @@ pub struct TrustedNetworksProvider {
 }
 
 struct Inner {
-    id: Option<String>,
-    name: String,
+    identity: PluginIdentity,
     config: Config,
     trusted_proxies: Vec<IpNet>,
 }
@@ -50,8 +48,7 @@ struct Inner {
 impl std::fmt::Debug for TrustedNetworksProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrustedNetworksProvider")
-            .field("id", &self.inner.id)
-            .field("name", &self.inner.name)
+            .field("identity", &self.inner.identity)
             .field("config", &self.inner.config)
             .field("trusted_proxies", &self.inner.trusted_proxies)
             .finish()
@@ -69,8 +66,11 @@ impl TrustedNetworksProvider {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                id,
-                name: name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+                identity: PluginIdentity::new(
+                    PROVIDER_TYPE,
+                    id,
+                    name.as_deref().unwrap_or(DEFAULT_NAME),
+                ),
                 config,
                 trusted_proxies,
             }),
@@ -149,16 +149,8 @@ impl Inner {
 
 #[async_trait]
 impl AuthProvider for TrustedNetworksProvider {
-    fn provider_type(&self) -> &str {
-        PROVIDER_TYPE
-    }
-
-    fn provider_id(&self) -> Option<&str> {
-        self.inner.id.as_deref()
-    }
-
-    fn name(&self) -> &str {
-        &self.inner.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.inner.identity
     }
 
     fn supports_mfa(&self) -> bool {
@@ -201,7 +193,7 @@ impl AuthProvider for TrustedNetworksProvider {
             .user(user_id)
             .filter(|u| u.is_active && !u.system_generated)
             .ok_or_else(invalid)?;
-        let provider_id = self.inner.id.as_deref();
+        let provider_id = self.inner.identity.id.as_deref();
         if let Some(existing) = auth
             .credentials_of(PROVIDER_TYPE, provider_id)
             .into_iter()
@@ -236,10 +228,6 @@ impl AuthProvider for TrustedNetworksProvider {
         self.inner
             .validate_access(ip, false)
             .map_err(|e| ProviderError::InvalidAuth(e.to_string()))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -21,14 +21,13 @@
 
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_core::flow_engine::{FlowResult, Schema};
 use auth_core::{
     AuthAccess, AuthProvider, Credentials, LoginContext, PluginConfigError, PluginContext,
-    PluginSpec, ProviderError, ProviderLoginFlow, UserMeta,
+    PluginIdentity, PluginSpec, ProviderError, ProviderLoginFlow, UserMeta,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -73,8 +72,7 @@ impl std::fmt::Debug for Account {
 /// The `example_fork` provider.
 #[derive(Debug)]
 pub struct ExampleForkProvider {
-    id: Option<String>,
-    name: String,
+    identity: PluginIdentity,
     accounts: Arc<Vec<Account>>,
 }
 
@@ -97,8 +95,7 @@ impl ExampleForkProvider {
             }
         }
         Ok(Self {
-            id: spec.id.clone(),
-            name: spec.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+            identity: PluginIdentity::from_spec(PROVIDER_TYPE, DEFAULT_NAME, spec),
             accounts: Arc::new(config.accounts),
         })
     }
@@ -160,16 +157,8 @@ impl ProviderLoginFlow for LoginSteps {
 
 #[async_trait]
 impl AuthProvider for ExampleForkProvider {
-    fn provider_type(&self) -> &str {
-        PROVIDER_TYPE
-    }
-
-    fn provider_id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-
-    fn name(&self) -> &str {
-        &self.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.identity
     }
 
     async fn login_flow(
@@ -217,10 +206,6 @@ impl AuthProvider for ExampleForkProvider {
             group: None,
             local_only: None,
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -277,7 +277,7 @@ impl AuthManager {
     }
 
     /// How many accounts have wrong MFA codes counted (bounded by
-    /// [`MfaLockoutPolicy::max_tracked`]).
+    /// [`crate::MfaLockoutPolicy::max_tracked`]).
     pub fn mfa_lockout_tracked(&self) -> usize {
         self.inner.mfa_lockout.tracked()
     }

@@ -1,7 +1,6 @@
 //! Required MFA chains per provider: order, counted codes, session expiry, in-login enrolment,
 //! `enroll: false`, first sign-in, opt-in MFA on top, builder errors, and the flow JSON.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -9,6 +8,7 @@ use async_trait::async_trait;
 use auth_core::flow_engine::{Field, Flow, FlowError, FlowResult, Schema};
 use auth_core::{
     AuthError, AuthManager, ChainEntry, LoginContext, ManualClock, MfaError, MfaModule,
+    PluginIdentity,
 };
 use auth_testkit::TempConfig;
 use serde_json::{Map, Value, json};
@@ -19,8 +19,7 @@ use crate::support::{NOW, test_provider};
 /// A PIN per user, in memory. Setup: form `init` with field `pin`; a PIN that is not four
 /// digits comes back as the same form with `invalid_code`.
 struct PinModule {
-    id: &'static str,
-    name: &'static str,
+    identity: PluginIdentity,
     max_retry: u32,
     pins: parking_lot::Mutex<HashMap<String, String>>,
     /// User ids the login form was first shown for (`begin_login`).
@@ -30,8 +29,7 @@ struct PinModule {
 impl PinModule {
     fn new(id: &'static str, name: &'static str, max_retry: u32) -> Arc<Self> {
         Arc::new(Self {
-            id,
-            name,
+            identity: PluginIdentity::new("pin", Some(id.to_owned()), name),
             max_retry,
             pins: Default::default(),
             begun: Default::default(),
@@ -86,14 +84,8 @@ struct Pin(Arc<PinModule>);
 
 #[async_trait]
 impl MfaModule for Pin {
-    fn id(&self) -> &str {
-        self.0.id
-    }
-    fn module_type(&self) -> &str {
-        "pin"
-    }
-    fn name(&self) -> &str {
-        self.0.name
+    fn identity(&self) -> &PluginIdentity {
+        &self.0.identity
     }
     fn max_retry(&self) -> u32 {
         self.0.max_retry
@@ -133,9 +125,6 @@ impl MfaModule for Pin {
     async fn begin_login(&self, user_id: &str) -> Result<(), MfaError> {
         self.0.begun.lock().push(user_id.to_owned());
         Ok(())
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -597,14 +586,10 @@ struct Unreadable;
 
 #[async_trait]
 impl MfaModule for Unreadable {
-    fn id(&self) -> &str {
-        "unreadable"
-    }
-    fn module_type(&self) -> &str {
-        "unreadable"
-    }
-    fn name(&self) -> &str {
-        "Unreadable"
+    fn identity(&self) -> &PluginIdentity {
+        static IDENTITY: std::sync::LazyLock<PluginIdentity> =
+            std::sync::LazyLock::new(|| PluginIdentity::new("unreadable", None, "Unreadable"));
+        &IDENTITY
     }
     fn input_schema(&self) -> Schema {
         pin_schema()
@@ -623,9 +608,6 @@ impl MfaModule for Unreadable {
     }
     async fn validate(&self, _: &str, _: &Map<String, Value>) -> Result<bool, MfaError> {
         Err(MfaError::Failed("store unreadable".into()))
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -2,13 +2,14 @@
 //! challenge) is asked for every time the form is shown, in opt-in MFA and in a required chain,
 //! and a module that cannot make it ends the login instead of showing a form without it.
 
-use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use auth_core::flow_engine::{Field, Flow, Schema};
-use auth_core::{AuthManager, ChainEntry, LoginContext, MfaError, MfaModule, MfaSubject};
+use auth_core::{
+    AuthManager, ChainEntry, LoginContext, MfaError, MfaModule, MfaSubject, PluginIdentity,
+};
 use serde_json::{Map, Value, json};
 
 use crate::support::{NOW, test_provider};
@@ -22,14 +23,10 @@ struct ChallengeModule {
 
 #[async_trait]
 impl MfaModule for ChallengeModule {
-    fn id(&self) -> &str {
-        "challenge"
-    }
-    fn module_type(&self) -> &str {
-        "challenge"
-    }
-    fn name(&self) -> &str {
-        "Challenge"
+    fn identity(&self) -> &PluginIdentity {
+        static IDENTITY: std::sync::LazyLock<PluginIdentity> =
+            std::sync::LazyLock::new(|| PluginIdentity::new("challenge", None, "Challenge"));
+        &IDENTITY
     }
     fn input_schema(&self) -> Schema {
         Schema::new(vec![Field::string("pin").required()])
@@ -67,9 +64,6 @@ impl MfaModule for ChallengeModule {
         let mut extra = Map::new();
         extra.insert("challenge".to_owned(), json!(n.to_string()));
         Ok(extra)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

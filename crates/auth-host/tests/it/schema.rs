@@ -10,7 +10,7 @@ fn builtin_schema() -> String {
     let schema = auth_host::config_schema_filtered(|role, kind| {
         BUILTIN_PLUGINS
             .iter()
-            .any(|p| p.enabled && p.role == role && p.kind == kind)
+            .any(|p| p.enabled && p.registers(role, kind))
     });
     let mut text = serde_json::to_string_pretty(&schema).unwrap();
     text.push('\n');

@@ -99,12 +99,3 @@ pub(super) async fn authenticated_string_pair(
     let (first, second) = parse().map_err(IntoResponse::into_response)?;
     Ok((caller, first, second))
 }
-
-/// The `homeassistant` provider's username/password admin API.
-pub(crate) fn password_admin(
-    provider: &dyn auth_core::AuthProvider,
-) -> Option<&provider_homeassistant::HomeAssistantProvider> {
-    provider
-        .as_any()
-        .downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
-}

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::{auth_body, authenticated_string_pair, internal_error, password_admin};
+use super::{auth_body, authenticated_string_pair, internal_error};
 use crate::body::{self, no_extra_keys, required_str};
 use crate::error::{ApiError, Style, json_response};
 use crate::{AuthHttp, Authenticated};
@@ -58,20 +58,19 @@ async fn create_owner(
     client_id: &str,
 ) -> Result<String, ApiError> {
     let manager = http.manager();
-    let provider = manager
-        .auth_provider("homeassistant", None)
-        .ok_or_else(|| {
-            ApiError::message(
-                StatusCode::BAD_REQUEST,
-                "The homeassistant auth provider is not configured",
-            )
-        })?;
+    let not_configured = || {
+        ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "No auth provider with local usernames and passwords (type homeassistant) is configured",
+        )
+    };
+    let provider = auth_core::password_admin::password_admin_provider(&manager.auth_providers())
+        .ok_or_else(not_configured)?;
     let internal = |error: &dyn std::fmt::Display| {
         tracing::error!(%error, "onboarding failed");
         internal_error()
     };
-    let admin = password_admin(provider.as_ref())
-        .ok_or_else(|| internal(&"homeassistant provider unavailable"))?;
+    let admin = provider.password_admin().ok_or_else(not_configured)?;
     if let Err(error) = admin.add_auth(username, password).await {
         return Err(ApiError::from_auth(error.into(), Style::Message));
     }

@@ -1,31 +1,36 @@
 //! `config/auth_provider/homeassistant/*` commands (websocket.md §5): usernames and passwords of
-//! the `homeassistant` provider.
+//! the provider offering [`PasswordAdmin`] (the `homeassistant` provider; the first configured
+//! one when several do).
 
-use auth_core::{AuthAccess, AuthError, Credentials, ProviderError, User};
-use provider_homeassistant::{HomeAssistantProvider, normalize_username};
+use std::sync::Arc;
+
+use auth_core::password_admin::{credential_of, password_admin_provider};
+use auth_core::{
+    AuthAccess, AuthError, AuthProvider, Credentials, PasswordAdmin, ProviderError, User,
+};
 use serde_json::{Map, Value};
 
 use super::messages::WsError;
 use super::{Session, str_field};
-use crate::views::password_admin;
-
-const PROVIDER_TYPE: &str = "homeassistant";
 
 /// Serialises the credential commands with each other: "does the user have credentials yet?"
 /// with adding them (HA holds a lock too), ownership checks with deletions and renames.
 static CREDENTIALS_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn provider(session: &Session) -> Result<HomeAssistantProvider, WsError> {
-    session
-        .manager()
-        .auth_provider(PROVIDER_TYPE, None)
-        .and_then(|p| password_admin(p.as_ref()).cloned())
-        .ok_or_else(|| {
-            WsError::new(
-                "unknown_error",
-                "The homeassistant auth provider is not configured",
-            )
-        })
+fn not_configured() -> WsError {
+    WsError::new(
+        "unknown_error",
+        "No auth provider with local usernames and passwords (type homeassistant) is configured",
+    )
+}
+
+/// The provider whose passwords the commands manage.
+fn provider(session: &Session) -> Result<Arc<dyn AuthProvider>, WsError> {
+    password_admin_provider(&session.manager().auth_providers()).ok_or_else(not_configured)
+}
+
+fn admin(provider: &dyn AuthProvider) -> Result<&dyn PasswordAdmin, WsError> {
+    provider.password_admin().ok_or_else(not_configured)
 }
 
 fn provider_error(context: &str, error: ProviderError) -> WsError {
@@ -47,13 +52,6 @@ fn auth_error(context: &str, error: AuthError) -> WsError {
     }
 }
 
-/// The user's first credential of the provider.
-fn credential_of(user: &User) -> Option<&Credentials> {
-    user.credentials
-        .iter()
-        .find(|c| c.belongs_to(PROVIDER_TYPE, None))
-}
-
 fn credentials_not_found() -> WsError {
     WsError::new("credentials_not_found", "Credentials not found")
 }
@@ -71,6 +69,7 @@ fn owner_target(session: &Session, msg: &Map<String, Value>) -> Result<User, WsE
 
 pub(super) async fn create(session: &Session, msg: &Map<String, Value>) -> Result<Value, WsError> {
     let provider = provider(session)?;
+    let admin = admin(provider.as_ref())?;
     let manager = session.manager();
     let caller = session.user()?;
     let _serialised = CREDENTIALS_LOCK.lock().await;
@@ -86,14 +85,14 @@ pub(super) async fn create(session: &Session, msg: &Map<String, Value>) -> Resul
     if user.is_owner && !caller.is_owner {
         return Err(WsError::unauthorized());
     }
-    if credential_of(&user).is_some() {
+    if credential_of(provider.as_ref(), &user).is_some() {
         return Err(WsError::new(
             "credentials_exist",
             "User already has credentials for this provider",
         ));
     }
     let access: &dyn AuthAccess = manager;
-    provider
+    admin
         .add_credentials(
             access,
             &user.id,
@@ -109,16 +108,17 @@ pub(super) async fn create(session: &Session, msg: &Map<String, Value>) -> Resul
 /// it; refused for the owner's, whatever the spelling.
 pub(super) async fn delete(session: &Session, msg: &Map<String, Value>) -> Result<Value, WsError> {
     let provider = provider(session)?;
+    let admin = admin(provider.as_ref())?;
     let manager = session.manager();
     let context = "config/auth_provider/homeassistant/delete";
     let _serialised = CREDENTIALS_LOCK.lock().await;
-    let wanted = normalize_username(str_field(msg, "username"));
+    let wanted = admin.normalize_username(str_field(msg, "username"));
     let matching: Vec<Credentials> = manager
-        .credentials_of(PROVIDER_TYPE, None)
+        .credentials_of(provider.provider_type(), provider.provider_id())
         .into_iter()
         .filter(|c| {
             c.data_str("username")
-                .is_some_and(|u| normalize_username(u) == wanted)
+                .is_some_and(|u| admin.normalize_username(u) == wanted)
         })
         .collect();
     let owners = matching.iter().any(|c| {
@@ -133,7 +133,7 @@ pub(super) async fn delete(session: &Session, msg: &Map<String, Value>) -> Resul
         ));
     }
     if matching.is_empty() {
-        provider
+        admin
             .remove_auth(&wanted)
             .await
             .map_err(|e| provider_error(context, e))?;
@@ -152,12 +152,13 @@ pub(super) async fn change_password(
     msg: &Map<String, Value>,
 ) -> Result<Value, WsError> {
     let provider = provider(session)?;
+    let admin = admin(provider.as_ref())?;
     let user = session.user()?;
-    let username = credential_of(&user)
+    let username = credential_of(provider.as_ref(), &user)
         .and_then(|c| c.data_str("username"))
         .ok_or_else(credentials_not_found)?;
     let context = "config/auth_provider/homeassistant/change_password";
-    let valid = provider
+    let valid = admin
         .validate_login(username, str_field(msg, "current_password"))
         .await
         .map_err(|e| provider_error(context, e))?;
@@ -167,7 +168,7 @@ pub(super) async fn change_password(
             "Invalid current password",
         ));
     }
-    provider
+    admin
         .change_password(username, str_field(msg, "new_password"))
         .await
         .map_err(|e| provider_error(context, e))?;
@@ -179,11 +180,12 @@ pub(super) async fn admin_change_password(
     msg: &Map<String, Value>,
 ) -> Result<Value, WsError> {
     let provider = provider(session)?;
+    let admin = admin(provider.as_ref())?;
     let user = owner_target(session, msg)?;
-    let username = credential_of(&user)
+    let username = credential_of(provider.as_ref(), &user)
         .and_then(|c| c.data_str("username"))
         .ok_or_else(credentials_not_found)?;
-    provider
+    admin
         .change_password(username, str_field(msg, "password"))
         .await
         .map_err(|e| {
@@ -200,11 +202,12 @@ pub(super) async fn admin_change_username(
     msg: &Map<String, Value>,
 ) -> Result<Value, WsError> {
     let provider = provider(session)?;
+    let admin = admin(provider.as_ref())?;
     let user = owner_target(session, msg)?;
-    let credential = credential_of(&user).ok_or_else(credentials_not_found)?;
+    let credential = credential_of(provider.as_ref(), &user).ok_or_else(credentials_not_found)?;
     let _serialised = CREDENTIALS_LOCK.lock().await;
     let access: &dyn AuthAccess = session.manager();
-    provider
+    admin
         .change_username(access, credential, str_field(msg, "username"))
         .await
         .map_err(|e| {

@@ -72,8 +72,7 @@ impl Env {
 
     /// Creates a user with a linked test-provider credential; returns its id.
     pub async fn add_user(&self, username: &str) -> String {
-        self.provider()
-            .as_any()
+        (self.provider().as_ref() as &dyn std::any::Any)
             .downcast_ref::<TestProvider>()
             .unwrap()
             .add(username, PASSWORD);

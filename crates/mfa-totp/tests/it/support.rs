@@ -1,7 +1,6 @@
 //! A real `AuthManager` over file storage in a temp dir, driven by a tiny in-test provider
 //! (usernames and passwords from a map) and, when asked, a second in-test MFA module.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -10,7 +9,7 @@ use auth_core::flow_engine::{Field, Flow, FlowResponse, FlowResult, Schema};
 use auth_core::registry::{PasswordPolicy, find_mfa_module};
 use auth_core::{
     AuthAccess, AuthManager, LoginContext, ManualClock, MfaError, MfaModule, PluginContext,
-    PluginSpec,
+    PluginIdentity, PluginSpec,
 };
 use auth_testkit::{TempConfig, clock_at, seeded_rng};
 use serde_json::{Map, Value, json};
@@ -31,14 +30,10 @@ pub const PIN_MODULE_NAME: &str = "Test PIN";
 
 #[async_trait]
 impl MfaModule for PinModule {
-    fn id(&self) -> &str {
-        PIN_MODULE_ID
-    }
-    fn module_type(&self) -> &str {
-        PIN_MODULE_ID
-    }
-    fn name(&self) -> &str {
-        PIN_MODULE_NAME
+    fn identity(&self) -> &PluginIdentity {
+        static IDENTITY: std::sync::LazyLock<PluginIdentity> =
+            std::sync::LazyLock::new(|| PluginIdentity::new(PIN_MODULE_ID, None, PIN_MODULE_NAME));
+        &IDENTITY
     }
     fn input_schema(&self) -> Schema {
         Schema::new(vec![Field::string("pin").required()])
@@ -70,9 +65,6 @@ impl MfaModule for PinModule {
     }
     async fn validate(&self, user_id: &str, input: &Map<String, Value>) -> Result<bool, MfaError> {
         Ok(self.pins.lock().unwrap().get(user_id).map(String::as_str) == input["pin"].as_str())
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

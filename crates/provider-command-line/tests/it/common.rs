@@ -94,8 +94,7 @@ impl Env {
 
     /// The concrete provider.
     pub fn cl(&self) -> &CommandLineProvider {
-        self.provider
-            .as_any()
+        (self.provider.as_ref() as &dyn std::any::Any)
             .downcast_ref::<CommandLineProvider>()
             .expect("a CommandLineProvider")
     }

@@ -22,8 +22,7 @@ fn registration_and_defaults() {
     assert_eq!(provider.provider_id(), Some("ldap"));
     assert_eq!(provider.name(), "Command Line Authentication");
     assert!(provider.supports_mfa());
-    let concrete = provider
-        .as_any()
+    let concrete = (provider.as_ref() as &dyn std::any::Any)
         .downcast_ref::<CommandLineProvider>()
         .expect("concrete type");
     assert_eq!(concrete.config().command, "/usr/local/bin/ha-auth");

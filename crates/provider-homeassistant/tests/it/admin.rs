@@ -1,5 +1,6 @@
 //! Admin operations on the provider, and their effect on logins and on the auth store.
 
+use auth_core::PasswordAdmin;
 use auth_core::ProviderError;
 use serde_json::{Map, Value, json};
 
@@ -117,7 +118,10 @@ async fn change_username_updates_file_credential_and_login() {
         Value::Object(reloaded.credentials[0].data.clone()),
         json!({"username": "alicia"})
     );
-    assert_eq!(ha.username_of(&reloaded).as_deref(), Some("alicia"));
+    assert_eq!(
+        auth_core::password_admin::username_of(ha, &reloaded).as_deref(),
+        Some("alicia")
+    );
     // Durable in the auth store too (what a restart reads: the file and its journal).
     let auth_file =
         serde_json::to_string_pretty(&auth_testkit::stored_auth(&env.config.storage_dir()).await)

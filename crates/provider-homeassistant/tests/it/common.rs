@@ -23,8 +23,7 @@ pub struct Env {
 impl Env {
     /// The concrete provider, for admin operations.
     pub fn ha(&self) -> &HomeAssistantProvider {
-        self.provider
-            .as_any()
+        (self.provider.as_ref() as &dyn std::any::Any)
             .downcast_ref::<HomeAssistantProvider>()
             .expect("a HomeAssistantProvider")
     }

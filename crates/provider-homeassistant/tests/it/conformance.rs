@@ -1,5 +1,6 @@
 //! The shared provider conformance suite.
 
+use auth_core::PasswordAdmin;
 use auth_testkit::conformance::{ProviderCase, check_provider, manager_from_registry, object};
 use serde_json::json;
 
@@ -8,8 +9,7 @@ async fn passes_the_provider_conformance_suite() {
     let config = auth_testkit::TempConfig::empty();
     let manager = manager_from_registry(&config, &[("homeassistant", json!({}))], &[]).await;
     let provider = manager.auth_provider("homeassistant", None).unwrap();
-    let ha = provider
-        .as_any()
+    let ha = (provider.as_ref() as &dyn std::any::Any)
         .downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
         .unwrap();
     ha.add_auth("alice", "wonderland").await.unwrap();

@@ -1,5 +1,6 @@
 //! Login flow shapes and outcomes, driven through the manager's flow table.
 
+use auth_core::PasswordAdmin;
 use auth_core::flow_engine::FlowError;
 use auth_core::models::GROUP_ID_ADMIN;
 use serde_json::{Map, Value, json};

@@ -1,5 +1,6 @@
 //! The provider file: HA's format on write, and unreadable files refused without damage.
 
+use auth_core::PasswordAdmin;
 use serde_json::json;
 
 use crate::common::{build, env};
@@ -35,9 +36,7 @@ async fn corrupt_file_is_an_error_naming_it_and_stays_untouched() {
             "{refused}"
         );
 
-        let ha = provider
-            .as_any()
-            .downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
+        let ha = (provider.as_ref() as &dyn std::any::Any).downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
             .expect("ha");
         assert!(ha.add_auth("new", "pw").await.is_err());
         assert!(ha.usernames().await.is_err());
@@ -82,8 +81,7 @@ async fn a_file_appearing_later_is_read_on_first_use() {
         config.storage_dir().join(KEY),
     )
     .expect("copy");
-    let ha = provider
-        .as_any()
+    let ha = (provider.as_ref() as &dyn std::any::Any)
         .downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
         .expect("ha");
     assert_eq!(
@@ -130,8 +128,7 @@ async fn concurrent_changes_are_all_saved() {
         .map(|i| {
             let provider = provider.clone();
             tokio::spawn(async move {
-                let ha = provider
-                    .as_any()
+                let ha = (provider.as_ref() as &dyn std::any::Any)
                     .downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
                     .expect("ha");
                 ha.add_auth(&format!("user-{i}"), &format!("pw-{i}")).await

@@ -32,8 +32,7 @@ fn registration_and_defaults() {
     assert_eq!(provider.provider_id(), None);
     assert_eq!(provider.name(), "Trusted Networks");
     assert!(!provider.supports_mfa());
-    let concrete = provider
-        .as_any()
+    let concrete = (provider.as_ref() as &dyn std::any::Any)
         .downcast_ref::<TrustedNetworksProvider>()
         .expect("concrete type");
     assert!(!concrete.config().allow_bypass_login);
@@ -78,8 +77,7 @@ fn group_entries_are_kept() {
         "trusted_users": {"10.0.0.0/8": [{"group": "system-users"}]},
     }))
     .expect("builds");
-    let concrete = provider
-        .as_any()
+    let concrete = (provider.as_ref() as &dyn std::any::Any)
         .downcast_ref::<TrustedNetworksProvider>()
         .expect("concrete type");
     assert_eq!(

@@ -3,6 +3,8 @@
 // Integration tests are a separate crate: name the plugin so that its registration is linked.
 use provider_example_fork as _;
 
+mod conformance;
+
 use std::sync::Arc;
 
 use auth_core::flow_engine::FlowResult;

@@ -1,5 +1,6 @@
 //! `config/auth_provider/homeassistant/*`: credentials, passwords and usernames.
 
+use auth_core::PasswordAdmin;
 use auth_testkit::http::Request;
 use serde_json::{Value, json};
 
@@ -206,14 +207,7 @@ async fn delete_credentials_cascades() {
 #[tokio::test]
 async fn a_password_entry_without_credentials_can_be_deleted() {
     let (server, owner) = onboarded().await;
-    let provider = server
-        .manager()
-        .auth_provider("homeassistant", None)
-        .unwrap();
-    let admin = provider
-        .as_any()
-        .downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
-        .unwrap();
+    let admin = ha_admin(&server);
     admin.add_auth("orphan", "orphan-pass").await.unwrap();
     let mut ws = Ws::authed(&server, &owner).await;
     assert_eq!(
@@ -394,16 +388,27 @@ async fn owner_changes_passwords_and_usernames() {
     login(&server, "robert", "reset-pass").await;
 }
 
-fn ha_admin(server: &crate::harness::Server) -> provider_homeassistant::HomeAssistantProvider {
-    let provider = server
-        .manager()
-        .auth_provider("homeassistant", None)
-        .unwrap();
-    provider
-        .as_any()
-        .downcast_ref::<provider_homeassistant::HomeAssistantProvider>()
-        .unwrap()
-        .clone()
+/// The `homeassistant` provider's password administration, reached as auth-http reaches it.
+fn ha_admin(server: &crate::harness::Server) -> HaAdmin {
+    HaAdmin(
+        server
+            .manager()
+            .auth_provider("homeassistant", None)
+            .unwrap(),
+    )
+}
+
+/// The configured `homeassistant` provider, used through [`PasswordAdmin`].
+struct HaAdmin(std::sync::Arc<dyn auth_core::AuthProvider>);
+
+impl std::ops::Deref for HaAdmin {
+    type Target = dyn PasswordAdmin;
+
+    fn deref(&self) -> &Self::Target {
+        self.0
+            .password_admin()
+            .expect("homeassistant offers password admin")
+    }
 }
 
 /// An onboarded server, the owner's socket, and Alice (in `group`) signed in: (server, owner
