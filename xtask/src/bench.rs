@@ -32,6 +32,9 @@ pub struct Options {
     pub seeded: Vec<usize>,
     /// Also run the whole sign-ins with the stores in PostgreSQL, on one and on three servers.
     pub postgres: bool,
+    /// A server binary to measure instead of building `target/release/hass-auth` (a profiling
+    /// build, say).
+    pub binary: Option<PathBuf>,
 }
 
 impl Options {
@@ -45,6 +48,7 @@ impl Options {
             sign_in_only: false,
             seeded: vec![1_000, 10_000, 100_000],
             postgres: false,
+            binary: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -56,6 +60,9 @@ impl Options {
                     options.sign_in_only = true;
                 }
                 "--postgres" => options.postgres = true,
+                "--binary" => {
+                    options.binary = Some(args.next().context("--binary needs a path")?.into())
+                }
                 "--seeded" => {
                     options.seeded = args
                         .next()
@@ -107,11 +114,19 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
     }
     let mut http = None;
     if options.http {
-        cargo(
-            root,
-            &["build", "--release", "-p", "auth-server", "--locked"],
-            &[],
-        )?;
+        match &options.binary {
+            Some(binary) => {
+                let binary = std::path::absolute(binary)?;
+                SERVER_BINARY
+                    .set(binary)
+                    .map_err(|_| anyhow::anyhow!("bench ran twice"))?;
+            }
+            None => cargo(
+                root,
+                &["build", "--release", "-p", "auth-server", "--locked"],
+                &[],
+            )?,
+        }
         http = Some(http_load(root, options)?);
     }
     let report = json!({
@@ -153,6 +168,16 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The binary measured: `--binary`, or the release build.
+static SERVER_BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn server_binary(root: &Path) -> PathBuf {
+    SERVER_BINARY
+        .get()
+        .cloned()
+        .unwrap_or_else(|| root.join("target/release/hass-auth"))
 }
 
 fn git_commit(root: &Path) -> Option<String> {
@@ -259,7 +284,7 @@ impl Server {
     /// The server on config directory `dir`, with more `serve` arguments.
     fn start_in(root: &Path, dir: &Path, args: &[&str]) -> Result<Self> {
         let log = std::fs::File::create(dir.join("server.log"))?;
-        let mut child = Command::new(root.join("target/release/hass-auth"))
+        let mut child = Command::new(server_binary(root))
             .args(["serve", "-c"])
             .arg(dir)
             .args(["--bind", "127.0.0.1:0"])
@@ -267,7 +292,7 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
-            .context("cannot start target/release/hass-auth")?;
+            .with_context(|| format!("cannot start {}", server_binary(root).display()))?;
         let stdout = child.stdout.take().expect("piped");
         let mut lines = BufReader::new(stdout).lines();
         let addr = loop {
@@ -324,7 +349,7 @@ fn whole_sign_ins_on_postgres(
     let cluster = auth_testkit::postgres::PgCluster::start();
     let url = cluster.create_database("bench");
     let seed_dir = fresh_dir(root, "bench-pg-seed", seeded)?;
-    let imported = Command::new(root.join("target/release/hass-auth"))
+    let imported = Command::new(server_binary(root))
         .args(["storage", "-c"])
         .arg(&seed_dir)
         .args(["import", "--database-url", &url])
@@ -366,14 +391,30 @@ fn whole_sign_ins_on_postgres(
     Ok((measured, running[0].memory()?))
 }
 
-/// `.storage/auth` with one user holding `n` refresh tokens, in Home Assistant's format.
+/// `.storage/auth` with `n` refresh tokens spread over `n / 10` users (each with a credential),
+/// in Home Assistant's format: the store grows in users as well as in tokens.
 fn seeded_auth(n: usize) -> Vec<u8> {
-    let user = "5eed0000000000000000000000000000";
+    let users_n = (n / 10).max(1);
+    let user = |i: usize| format!("5eed{i:028x}");
+    let users: Vec<Value> = (0..users_n)
+        .map(|i| {
+            json!({"id": user(i), "group_ids": ["system-users"], "is_owner": false,
+                "is_active": true, "name": format!("Seed {i}"), "system_generated": false,
+                "local_only": false})
+        })
+        .collect();
+    let credentials: Vec<Value> = (0..users_n)
+        .map(|i| {
+            json!({"id": format!("c7ed{i:028x}"), "user_id": user(i),
+                "auth_provider_type": "insecure_example", "auth_provider_id": null,
+                "data": {"username": format!("seed{i}")}})
+        })
+        .collect();
     let tokens: Vec<Value> = (0..n)
         .map(|i| {
             json!({
                 "id": format!("{i:032x}"),
-                "user_id": user,
+                "user_id": user(i % users_n),
                 "client_id": CLIENT_ID,
                 "client_name": null,
                 "client_icon": null,
@@ -391,19 +432,19 @@ fn seeded_auth(n: usize) -> Vec<u8> {
         })
         .collect();
     let doc = json!({"version": 1, "minor_version": 1, "key": "auth", "data": {
-        "users": [{"id": user, "group_ids": ["system-users"], "is_owner": false,
-            "is_active": true, "name": "Seed", "system_generated": false, "local_only": false}],
+        "users": users,
         "groups": [{"id": "system-admin", "name": "Administrators"},
             {"id": "system-users", "name": "Users"},
             {"id": "system-read-only", "name": "Read Only"}],
-        "credentials": [],
+        "credentials": credentials,
         "refresh_tokens": tokens,
     }});
     serde_json::to_vec_pretty(&doc).expect("JSON")
 }
 
 /// Whole sign-ins (login flow, then the code exchanged for tokens: 3 requests, one new refresh
-/// token each) on a server whose store already holds `seeded` refresh tokens.
+/// token each) on a server whose store already holds `seeded` refresh tokens of `seeded / 10`
+/// other users.
 /// Also returns the server's `(VmRSS, VmHWM)` at the end.
 fn whole_sign_ins(root: &Path, options: &Options, seeded: usize) -> Result<(Measured, (u64, u64))> {
     let server = Server::start_seeded(root, seeded)?;

@@ -12,9 +12,11 @@
 //!   (sign-ins per provider, refresh grants, authenticated and rejected API requests at fixed
 //!   concurrency: ops/s, median and p99 latency, the server's peak memory); writes
 //!   `target/bench-report.json` and prints every figure. Then whole sign-ins (login flow and code
-//!   exchange) on stores pre-seeded with 1k, 10k and 100k refresh tokens. `--micro-only`,
-//!   `--http-only`, `--sign-in-only` (just the whole sign-ins), `--seeded 1000,10000` (token counts),
+//!   exchange) on stores pre-seeded with 1k, 10k and 100k refresh tokens (of 100, 1k and 10k
+//!   users). `--micro-only`, `--http-only`, `--sign-in-only` (just the whole sign-ins),
+//!   `--seeded 1000,10000` (token counts),
 //!   `--postgres` (the whole sign-ins also on PostgreSQL, one and three servers),
+//!   `--binary PATH` (measure that server build, e.g. one with frame pointers for `perf`),
 //!   `--seconds N` (per HTTP scenario, default 5), `--concurrency N` (default 8), and a criterion
 //!   filter.
 //! * `soak`: the soak test of the real binary for longer (`--seconds N`, default 60); CI runs it
@@ -46,7 +48,7 @@ fn main() -> Result<()> {
         Some("soak") => soak(&root, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | codegen [--check] | bench [--micro-only | --http-only | --sign-in-only] [--seeded N,N] [--postgres] [--seconds N] [--concurrency N] [criterion filter] | soak [--seconds N]>"
+                "usage: cargo xtask <ci | codegen [--check] | bench [--micro-only | --http-only | --sign-in-only] [--seeded N,N] [--postgres] [--binary PATH] [--seconds N] [--concurrency N] [criterion filter] | soak [--seconds N]>"
             );
             std::process::exit(2);
         }

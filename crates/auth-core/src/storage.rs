@@ -43,13 +43,15 @@ impl StoredDocument {
 
     /// Serialises like HA (orjson): 2-space indent, `": "`, raw UTF-8, no trailing newline.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let envelope = serde_json::json!({
-            "version": self.version,
-            "minor_version": self.minor_version,
-            "key": self.key,
-            "data": self.data,
-        });
-        serde_json::to_vec_pretty(&envelope).expect("a JSON value always serialises")
+        let mut bytes = Vec::new();
+        write_envelope(
+            &mut bytes,
+            &self.key,
+            self.version,
+            self.minor_version,
+            &self.data,
+        );
+        bytes
     }
 
     /// Parses the file of store `key`: [`StoredDocument::from_bytes`], and the envelope's `key`
@@ -222,6 +224,31 @@ pub enum StorageError {
     },
 }
 
+/// Appends HA's envelope around `data` to `out`, as [`StoredDocument::to_bytes`] writes it
+/// (borrowed: the data is serialised in place, never copied first).
+pub fn write_envelope(
+    out: &mut Vec<u8>,
+    key: &str,
+    version: u32,
+    minor_version: u32,
+    data: &impl serde::Serialize,
+) {
+    #[derive(serde::Serialize)]
+    struct Envelope<'a, D> {
+        version: u32,
+        minor_version: u32,
+        key: &'a str,
+        data: &'a D,
+    }
+    let envelope = Envelope {
+        version,
+        minor_version,
+        key,
+        data,
+    };
+    serde_json::to_writer_pretty(out, &envelope).expect("JSON data always serialises");
+}
+
 /// Persistence of named JSON documents. Keep it narrow: other backends (SQL) implement the same.
 #[async_trait]
 pub trait Storage: Send + Sync + fmt::Debug {
@@ -229,6 +256,24 @@ pub trait Storage: Send + Sync + fmt::Debug {
     async fn load(&self, key: &str) -> Result<Option<StoredDocument>, StorageError>;
     /// Saves a document durably; when this returns `Ok`, the data survives a crash.
     async fn save(&self, doc: &StoredDocument, options: SaveOptions) -> Result<(), StorageError>;
+    /// Saves document `key` given as the bytes [`StoredDocument::to_bytes`] gives (a large
+    /// document serialised off the async workers, e.g. by a journal compaction). The default
+    /// parses them and calls [`Storage::save`]; a file store writes them as they are.
+    async fn save_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        options: SaveOptions,
+    ) -> Result<(), StorageError> {
+        let location = self.location(key);
+        let doc = StoredDocument::from_file_bytes(key, &location, &bytes)?.ok_or_else(|| {
+            StorageError::Corrupt {
+                location,
+                problem: "an empty document cannot be saved".to_owned(),
+            }
+        })?;
+        self.save(&doc, options).await
+    }
     /// Human-readable location of `key`, for messages.
     fn location(&self, key: &str) -> String;
     /// The append-only journal of `key`, for backends that keep one (the file store does): durable
@@ -667,6 +712,23 @@ impl Storage for FileStorage {
     async fn save(&self, doc: &StoredDocument, options: SaveOptions) -> Result<(), StorageError> {
         let bytes = doc.to_bytes();
         let key = doc.key.clone();
+        let inner = self.inner.clone();
+        let location = self.location(&key);
+        tokio::task::spawn_blocking(move || inner.write_atomically(&key, &bytes, options, true))
+            .await
+            .map_err(|e| StorageError::Write {
+                location,
+                source: std::io::Error::other(e.to_string()),
+            })?
+    }
+
+    async fn save_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        options: SaveOptions,
+    ) -> Result<(), StorageError> {
+        let key = key.to_owned();
         let inner = self.inner.clone();
         let location = self.location(&key);
         tokio::task::spawn_blocking(move || inner.write_atomically(&key, &bytes, options, true))

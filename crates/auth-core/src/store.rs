@@ -583,16 +583,24 @@ impl AuthData {
     /// HA's `data` object for this state, key order included.
     pub fn to_json(&self) -> Value {
         let mut data = self.rest_json();
+        let tokens = self.tokens_in_file_order();
+        data["refresh_tokens"] = tokens.iter().map(|t| token_json(t)).collect();
+        data
+    }
+
+    /// The refresh tokens in the order `.storage/auth` lists them: by user, each user's in
+    /// creation order. Cheap (shared pointers), so that a snapshot to serialise off the lock
+    /// costs O(tokens) pointer copies, not a copy of every token.
+    pub fn tokens_in_file_order(&self) -> Vec<Arc<RefreshToken>> {
         let mut tokens = Vec::with_capacity(self.tokens.len());
         for user in self.users.values() {
             for id in self.token_ids_of(&user.id) {
                 if let Some(t) = self.tokens.get(id) {
-                    tokens.push(token_json(t));
+                    tokens.push(t.clone());
                 }
             }
         }
-        data["refresh_tokens"] = Value::Array(tokens);
-        data
+        tokens
     }
 
     /// HA's `data` object without the refresh tokens: users, groups and credentials.
@@ -653,6 +661,35 @@ impl AuthData {
         present.sort_by_key(|(index, _)| *index);
         put.extend(present.into_iter().map(|(_, t)| token_json(t)));
         (put, del)
+    }
+}
+
+/// Write access to the refresh tokens of [`AuthData`] and nothing else (see
+/// [`AuthStore::write_tokens`]).
+#[derive(Debug)]
+pub struct TokensMut<'a> {
+    data: &'a mut AuthData,
+}
+
+impl TokensMut<'_> {
+    /// The refresh token `id`.
+    pub fn get(&self, id: &str) -> Option<&Arc<RefreshToken>> {
+        self.data.tokens.get(id)
+    }
+
+    /// Adds a token and indexes it ([`AuthData::insert_token`]).
+    pub fn insert(&mut self, token: RefreshToken) {
+        self.data.insert_token(token);
+    }
+
+    /// Removes a token and its index entries ([`AuthData::remove_token`]).
+    pub fn remove(&mut self, id: &str) -> Option<Arc<RefreshToken>> {
+        self.data.remove_token(id)
+    }
+
+    /// Replaces a token after a metadata change ([`AuthData::replace_token`]).
+    pub fn replace(&mut self, token: RefreshToken) {
+        self.data.replace_token(token);
     }
 }
 
@@ -814,23 +851,85 @@ pub fn apply_journal(
 }
 
 fn token_json(t: &RefreshToken) -> Value {
-    json!({
-        "id": t.id,
-        "user_id": t.user_id,
-        "client_id": t.client_id,
-        "client_name": t.client_name,
-        "client_icon": t.client_icon,
-        "token_type": t.token_type.as_str(),
-        "created_at": to_iso(t.created_at),
-        "access_token_expiration": t.access_token_expiration.as_seconds_f64(),
-        "token": t.token,
-        "jwt_key": t.jwt_key,
-        "last_used_at": t.last_used_at.map(to_iso),
-        "last_used_ip": t.last_used_ip,
-        "expire_at": t.expire_at,
-        "credential_id": t.credential_id,
-        "version": t.version,
-    })
+    serde_json::to_value(TokenRow(t)).expect("a token row always serialises")
+}
+
+/// A refresh token as one entry of HA's `refresh_tokens` list (key order included): the one
+/// definition of that row, for the journal's records and for the whole file.
+struct TokenRow<'a>(&'a RefreshToken);
+
+impl serde::Serialize for TokenRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let t = self.0;
+        let mut map = serializer.serialize_map(Some(15))?;
+        map.serialize_entry("id", &t.id)?;
+        map.serialize_entry("user_id", &t.user_id)?;
+        map.serialize_entry("client_id", &t.client_id)?;
+        map.serialize_entry("client_name", &t.client_name)?;
+        map.serialize_entry("client_icon", &t.client_icon)?;
+        map.serialize_entry("token_type", t.token_type.as_str())?;
+        map.serialize_entry("created_at", &to_iso(t.created_at))?;
+        map.serialize_entry(
+            "access_token_expiration",
+            &t.access_token_expiration.as_seconds_f64(),
+        )?;
+        map.serialize_entry("token", &t.token)?;
+        map.serialize_entry("jwt_key", &t.jwt_key)?;
+        map.serialize_entry("last_used_at", &t.last_used_at.map(to_iso))?;
+        map.serialize_entry("last_used_ip", &t.last_used_ip)?;
+        map.serialize_entry("expire_at", &t.expire_at)?;
+        map.serialize_entry("credential_id", &t.credential_id)?;
+        map.serialize_entry("version", &t.version)?;
+        map.end()
+    }
+}
+
+/// HA's `data` object serialised straight from users, groups and credentials (`rest`, as
+/// [`AuthData::rest_json`]) and the tokens: no JSON tree of every token.
+struct DataRows<'a> {
+    rest: &'a Value,
+    tokens: &'a [Arc<RefreshToken>],
+}
+
+impl serde::Serialize for DataRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        if let Value::Object(rest) = self.rest {
+            for (key, value) in rest.iter().filter(|(k, _)| *k != "refresh_tokens") {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.serialize_entry("refresh_tokens", &TokenRows(self.tokens))?;
+        map.end()
+    }
+}
+
+struct TokenRows<'a>(&'a [Arc<RefreshToken>]);
+
+impl serde::Serialize for TokenRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|t| TokenRow(t)))
+    }
+}
+
+/// `.storage/auth` in Home Assistant's format for `rest` (users, groups and credentials, as
+/// [`AuthData::rest_json`]) and `tokens` (as [`AuthData::tokens_in_file_order`]): the same bytes
+/// as [`StoredDocument::to_bytes`] of [`AuthData::to_json`], written straight from the tokens, so
+/// that a compaction of 100k tokens neither builds nor copies a JSON tree of them.
+pub fn auth_file_bytes(rest: &Value, tokens: &[Arc<RefreshToken>]) -> Vec<u8> {
+    let data = DataRows { rest, tokens };
+    // A token row is about 700 bytes pretty-printed.
+    let mut bytes = Vec::with_capacity(4096 + tokens.len() * 768);
+    crate::storage::write_envelope(
+        &mut bytes,
+        STORAGE_KEY,
+        STORAGE_VERSION,
+        STORAGE_MINOR_VERSION,
+        &data,
+    );
+    bytes
 }
 
 fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -863,6 +962,10 @@ pub struct AuthStore {
     wake: tokio::sync::Notify,
     /// Users, groups and credentials as last journaled (or loaded, or compacted).
     last_rest: Mutex<Value>,
+    /// Whether users, groups or credentials may have changed since `last_rest` was taken (set
+    /// by [`AuthStore::write`], not by [`AuthStore::write_tokens`]): a save that only carries
+    /// refresh tokens costs O(its tokens), not O(users).
+    rest_dirty: AtomicBool,
     /// Whether `.storage/auth` is behind memory (journal records, soft migrations).
     needs_compaction: AtomicBool,
     /// Whether a background compaction is running.
@@ -904,6 +1007,7 @@ impl AuthStore {
             pending: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
             last_rest: Mutex::new(Value::Null),
+            rest_dirty: AtomicBool::new(true),
             needs_compaction: AtomicBool::new(false),
             compacting: AtomicBool::new(false),
             compact_lock: tokio::sync::Mutex::new(()),
@@ -974,6 +1078,7 @@ impl AuthStore {
             *self.last_rest.lock() = data.rest_json();
         }
         *self.state.write() = Some(data);
+        self.rest_dirty.store(true, Ordering::Release);
         if migrated || !records.is_empty() {
             self.needs_compaction.store(true, Ordering::Relaxed);
             self.bump();
@@ -1105,6 +1210,20 @@ impl AuthStore {
         let result = f(guard
             .as_mut()
             .expect("auth store used before it was loaded"));
+        self.rest_dirty.store(true, Ordering::Release);
+        self.bump();
+        result
+    }
+
+    /// Runs `f` with write access to the refresh tokens only and marks them changed: the next
+    /// save records those tokens without looking at users, groups or credentials (the sign-in
+    /// path, whose cost must not grow with the number of users).
+    pub fn write_tokens<R>(&self, f: impl FnOnce(&mut TokensMut<'_>) -> R) -> R {
+        let mut guard = self.state.write();
+        let data = guard
+            .as_mut()
+            .expect("auth store used before it was loaded");
+        let result = f(&mut TokensMut { data });
         self.bump();
         result
     }
@@ -1152,13 +1271,17 @@ impl AuthStore {
             let generation = *self.generation.lock();
             let changed = data.take_changed_tokens();
             let (put, del) = data.token_changes(&changed);
-            let rest = data.rest_json();
+            // Under the state lock, so that no `write` can slip between the flag and the rows.
+            let rest = self
+                .rest_dirty
+                .swap(false, Ordering::AcqRel)
+                .then(|| data.rest_json());
             let mut record = Map::new();
             let last_rest = self.last_rest.lock();
-            if rest != *last_rest {
+            if let Some(rest) = rest.as_ref().filter(|rest| **rest != *last_rest) {
                 if journal.compacts() {
                     record.insert("rest".to_owned(), rest.clone());
-                } else if let Some(rows) = rest_rows_diff(&last_rest, &rest) {
+                } else if let Some(rows) = rest_rows_diff(&last_rest, rest) {
                     // A shared database: only the rows that changed, never "every row is this".
                     record.insert("rows".to_owned(), rows);
                 }
@@ -1189,9 +1312,14 @@ impl AuthStore {
             if let Some(data) = self.state.write().as_mut() {
                 data.mark_tokens_changed(changed);
             }
+            if rest.is_some() {
+                self.rest_dirty.store(true, Ordering::Release);
+            }
             return Err(error);
         }
-        *self.last_rest.lock() = rest;
+        if let Some(rest) = rest {
+            *self.last_rest.lock() = rest;
+        }
         *saved = generation;
         if !journal.compacts() {
             return Ok(());
@@ -1251,28 +1379,29 @@ impl AuthStore {
             self.needs_compaction.store(false, Ordering::Relaxed);
             journal.seal()
         };
-        let Some(data) = self.state.read().clone() else {
+        // Users, groups and credentials as JSON (small) and shared pointers to the tokens: the
+        // lock is held for O(tokens) pointer copies, the serialising runs off it and off the
+        // async workers.
+        let snapshot = self
+            .state
+            .read()
+            .as_ref()
+            .map(|data| (data.rest_json(), data.tokens_in_file_order()));
+        let Some((rest, tokens)) = snapshot else {
             return Ok(());
         };
         let written = async {
-            let doc = tokio::task::spawn_blocking(move || {
-                StoredDocument::new(
-                    STORAGE_KEY,
-                    STORAGE_VERSION,
-                    STORAGE_MINOR_VERSION,
-                    data.to_json(),
-                )
-            })
-            .await
-            .map_err(|e| StorageError::Write {
-                location: self.storage.location(STORAGE_KEY),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            let bytes = tokio::task::spawn_blocking(move || auth_file_bytes(&rest, &tokens))
+                .await
+                .map_err(|e| StorageError::Write {
+                    location: self.storage.location(STORAGE_KEY),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            let len = bytes.len() as u64;
             self.storage
-                .save(&doc, SaveOptions { private: true })
+                .save_bytes(STORAGE_KEY, bytes, SaveOptions { private: true })
                 .await?;
-            self.main_len
-                .store(doc.to_bytes().len() as u64, Ordering::Relaxed);
+            self.main_len.store(len, Ordering::Relaxed);
             journal.discard_sealed(mark).await
         }
         .await;

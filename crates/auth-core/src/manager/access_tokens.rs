@@ -64,15 +64,15 @@ impl AuthManager {
                     .map_err(|e| AuthError::InvalidAuth(e.to_string()))?;
             }
         }
-        let updated = self.inner.store.write(|d| {
-            let current = d.tokens.get(token_id)?;
+        let updated = self.inner.store.write_tokens(|d| {
+            let current = d.get(token_id)?;
             let mut t = (**current).clone();
             t.last_used_at = Some(now);
             t.last_used_ip = remote_ip.map(|ip| ip.to_string());
             if t.expire_at.is_some_and(|at| at != 0.0) {
                 t.expire_at = Some(to_unix_f64(now + REFRESH_TOKEN_EXPIRATION));
             }
-            d.replace_token(t.clone());
+            d.replace(t.clone());
             Some(t)
         });
         let token = updated.ok_or(AuthError::TokenNotFound)?;

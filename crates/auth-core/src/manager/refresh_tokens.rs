@@ -121,9 +121,9 @@ impl AuthManager {
             version: Some(SOFTWARE_VERSION.to_owned()),
         };
         let id = token.id.clone();
-        self.inner.store.write(|d| d.insert_token(token));
+        self.inner.store.write_tokens(|t| t.insert(token));
         if let Err(e) = self.commit().await {
-            self.inner.store.write(|d| d.remove_token(&id));
+            self.inner.store.write_tokens(|t| t.remove(&id));
             return Err(e);
         }
         self.refresh_token(&id).ok_or(AuthError::TokenNotFound)
@@ -158,13 +158,13 @@ impl AuthManager {
         let removed: Vec<Arc<RefreshToken>> = self
             .inner
             .store
-            .write(|d| ids.iter().filter_map(|id| d.remove_token(id)).collect());
+            .write_tokens(|t| ids.iter().filter_map(|id| t.remove(id)).collect());
         if let Err(e) = self.commit().await {
             // Not revoked after all: a token revoked in memory only would come back at the
             // next start, and the caller was told it failed.
-            self.inner.store.write(|d| {
+            self.inner.store.write_tokens(|t| {
                 for token in &removed {
-                    d.insert_token((**token).clone());
+                    t.insert((**token).clone());
                 }
             });
             return Err(e);
@@ -225,8 +225,8 @@ impl AuthManager {
     /// Enables or disables the sliding expiry of a refresh token.
     pub async fn set_refresh_token_expiry(&self, id: &str, enable: bool) -> Result<(), AuthError> {
         let now = self.now();
-        let found = self.inner.store.write(|d| {
-            let before = (**d.tokens.get(id)?).clone();
+        let found = self.inner.store.write_tokens(|d| {
+            let before = (**d.get(id)?).clone();
             let mut token = before.clone();
             if enable {
                 if token.expire_at.is_none() {
@@ -237,14 +237,14 @@ impl AuthManager {
             } else {
                 token.expire_at = None;
             }
-            d.replace_token(token);
+            d.replace(token);
             Some(before)
         });
         let Some(before) = found else {
             return Err(AuthError::TokenNotFound);
         };
         if let Err(e) = self.commit().await {
-            self.inner.store.write(|d| d.replace_token(before));
+            self.inner.store.write_tokens(|d| d.replace(before));
             return Err(e);
         }
         Ok(())
