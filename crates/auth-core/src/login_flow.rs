@@ -175,19 +175,25 @@ impl LoginFlow {
     /// A refused first step for `username`: noted in the history of the user it names, if any.
     fn record_refused_login(&self, username: &str) {
         let wanted = username.trim().to_lowercase();
-        let user = self.manager.users().into_iter().find(|user| {
-            user.credentials.iter().any(|c| {
-                c.belongs_to(self.provider.provider_type(), self.provider.provider_id())
-                    && self
-                        .provider
-                        .credential_username(c)
-                        .is_some_and(|name| name.trim().to_lowercase() == wanted)
-            })
+        // The name as typed, or as a provider that normalises usernames stores it: two indexed
+        // lookups, so that a storm of wrong passwords does not cost O(users) each.
+        let mut names = vec![username];
+        if wanted != username {
+            names.push(&wanted);
+        }
+        let user = names.into_iter().find_map(|name| {
+            crate::AuthAccess::credentials_with_username(&self.manager, name)
+                .into_iter()
+                .find(|(_, c)| {
+                    c.belongs_to(self.provider.provider_type(), self.provider.provider_id())
+                        && self
+                            .provider
+                            .credential_username(c)
+                            .is_some_and(|name| name.trim().to_lowercase() == wanted)
+                })
+                .map(|(user_id, _)| user_id)
         });
-        self.record(
-            user.as_ref().map(|u| u.id.as_str()),
-            SignInResult::InvalidAuth,
-        );
+        self.record(user.as_deref(), SignInResult::InvalidAuth);
     }
 
     fn chain(&self) -> &[ChainEntry] {

@@ -65,6 +65,21 @@ impl From<crate::storage::StorageError> for ProviderError {
 pub trait AuthAccess: Send + Sync {
     /// Every stored credential of provider `(type, id)`.
     fn credentials_of(&self, provider_type: &str, provider_id: Option<&str>) -> Vec<Credentials>;
+    /// Linked credentials (of any provider) whose data `username` is exactly `username`, with
+    /// their owners' ids, in user order. The manager answers from an index, so a sign-in does
+    /// not cost O(users); the default scans [`AuthAccess::users`].
+    fn credentials_with_username(&self, username: &str) -> Vec<(String, Credentials)> {
+        self.users()
+            .into_iter()
+            .flat_map(|user| {
+                let id = user.id;
+                user.credentials
+                    .into_iter()
+                    .filter(|c| c.data_str("username") == Some(username))
+                    .map(move |c| (id.clone(), c))
+            })
+            .collect()
+    }
     /// All users, in order.
     fn users(&self) -> Vec<User>;
     /// A user by id.
@@ -239,9 +254,10 @@ pub fn credentials_by_exact_username(
         .and_then(Value::as_str)
         .ok_or_else(|| ProviderError::Failed("login result without a username".to_owned()))?;
     let existing = auth
-        .credentials_of(provider_type, provider_id)
+        .credentials_with_username(username)
         .into_iter()
-        .find(|c| c.data_str("username") == Some(username));
+        .map(|(_, c)| c)
+        .find(|c| c.belongs_to(provider_type, provider_id));
     if let Some(existing) = existing {
         return Ok(existing);
     }

@@ -47,6 +47,8 @@ pub struct AuthData {
     token_by_value: HashMap<String, String>,
     /// Owning user id by credential id.
     cred_owner: HashMap<String, String>,
+    /// Ids of the credentials whose data `username` is the key, in the order they were linked.
+    creds_by_username: HashMap<String, Vec<String>>,
     /// Token ids per user, in creation order.
     user_tokens: HashMap<String, Vec<String>>,
     /// Ids of tokens added, replaced or removed since the last journal record.
@@ -131,8 +133,27 @@ impl AuthData {
         };
         cred.is_new = false;
         self.cred_owner.insert(cred.id.clone(), user_id.to_owned());
+        if let Some(name) = cred.data_str("username") {
+            self.creds_by_username
+                .entry(name.to_owned())
+                .or_default()
+                .push(cred.id.clone());
+        }
         user.credentials.push(cred);
         true
+    }
+
+    /// Drops `cred` from the username index.
+    fn unindex_username(&mut self, cred: &Credentials) {
+        let Some(name) = cred.data_str("username") else {
+            return;
+        };
+        if let Some(ids) = self.creds_by_username.get_mut(name) {
+            ids.retain(|id| *id != cred.id);
+            if ids.is_empty() {
+                self.creds_by_username.remove(name);
+            }
+        }
     }
 
     /// Unlinks a credential; returns it and its former owner's id.
@@ -140,7 +161,9 @@ impl AuthData {
         let user_id = self.cred_owner.remove(cred_id)?;
         let user = self.users.get_mut(&user_id)?;
         let pos = user.credentials.iter().position(|c| c.id == cred_id)?;
-        Some((user_id, user.credentials.remove(pos)))
+        let cred = user.credentials.remove(pos);
+        self.unindex_username(&cred);
+        Some((user_id, cred))
     }
 
     /// Updates a linked credential's data in place.
@@ -151,13 +174,51 @@ impl AuthData {
         let Some(user) = self.users.get_mut(user_id) else {
             return false;
         };
-        match user.credentials.iter_mut().find(|c| c.id == cred_id) {
-            Some(cred) => {
-                cred.data = data;
-                true
+        let Some(cred) = user.credentials.iter_mut().find(|c| c.id == cred_id) else {
+            return false;
+        };
+        let before = std::mem::replace(&mut cred.data, data);
+        let renamed = (cred.data_str("username") != before.get("username").and_then(Value::as_str))
+            .then(|| cred.data_str("username").map(str::to_owned));
+        if let Some(after) = renamed {
+            let old = Credentials {
+                data: before,
+                ..cred.clone()
+            };
+            self.unindex_username(&old);
+            if let Some(name) = after {
+                self.creds_by_username
+                    .entry(name)
+                    .or_default()
+                    .push(cred_id.to_owned());
             }
-            None => false,
         }
+        true
+    }
+
+    /// Linked credentials whose data `username` is exactly `username`, with their owners, in
+    /// user order (as a scan of every user would find them). Indexed: O(matches), not O(users).
+    pub fn credentials_with_username(&self, username: &str) -> Vec<(&User, &Credentials)> {
+        let Some(ids) = self.creds_by_username.get(username) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(usize, &User, &Credentials)> = ids
+            .iter()
+            .filter_map(|id| {
+                let (index, _, user) = self.users.get_full(self.cred_owner.get(id)?)?;
+                let cred = user.credentials.iter().find(|c| c.id == *id)?;
+                Some((index, user, cred))
+            })
+            .collect();
+        found.sort_by_key(|(index, _, cred)| {
+            let user = &self.users[*index];
+            let position = user.credentials.iter().position(|c| c.id == cred.id);
+            (*index, position)
+        });
+        found
+            .into_iter()
+            .map(|(_, user, cred)| (user, cred))
+            .collect()
     }
 
     /// Removes a user and its tokens from the indexes (credentials go with it).
@@ -165,6 +226,7 @@ impl AuthData {
         let user = self.users.shift_remove(user_id)?;
         for cred in &user.credentials {
             self.cred_owner.remove(&cred.id);
+            self.unindex_username(cred);
         }
         for id in self.user_tokens.remove(user_id).unwrap_or_default() {
             if let Some(token) = self.tokens.shift_remove(&id) {
@@ -531,6 +593,7 @@ impl AuthData {
             self.users = parsed.users;
             self.groups = parsed.groups;
             self.cred_owner = parsed.cred_owner;
+            self.creds_by_username = parsed.creds_by_username;
             let gone: Vec<String> = self
                 .user_tokens
                 .keys()

@@ -134,14 +134,19 @@ impl WebauthnProvider {
 
 /// The user whose other credentials carry exactly `username` (only if exactly one does).
 fn user_by_username(auth: &dyn AuthAccess, username: &str) -> Option<String> {
-    let mut found = auth.users().into_iter().filter(|user| {
-        user.is_active
-            && user.credentials.iter().any(|c| {
-                c.auth_provider_type != PROVIDER_TYPE && c.data_str("username") == Some(username)
-            })
-    });
+    // Indexed by username: a passwordless sign-in does not cost O(users).
+    let mut ids: Vec<String> = auth
+        .credentials_with_username(username)
+        .into_iter()
+        .filter(|(_, c)| c.auth_provider_type != PROVIDER_TYPE)
+        .map(|(user_id, _)| user_id)
+        .collect();
+    ids.dedup();
+    let mut found = ids
+        .into_iter()
+        .filter(|id| auth.user(id).is_some_and(|user| user.is_active));
     let user = found.next()?;
-    found.next().is_none().then_some(user.id)
+    found.next().is_none().then_some(user)
 }
 
 struct PasswordlessFlow {

@@ -561,13 +561,21 @@ impl AuthProvider for HomeAssistantProvider {
             .and_then(Value::as_str)
             .ok_or_else(|| ProviderError::Failed("login result without a username".to_owned()))?;
         let wanted = normalize_username(username);
-        let existing = auth
-            .credentials_of(PROVIDER_TYPE, None)
+        // Credentials store the normalised name: an indexed lookup. Only data from before
+        // usernames were normalised (or a first sign-in) falls back to a scan of them all.
+        let indexed = auth
+            .credentials_with_username(&wanted)
             .into_iter()
-            .find(|c| {
-                c.data_str("username")
-                    .is_some_and(|u| normalize_username(u) == wanted)
-            });
+            .map(|(_, c)| c)
+            .find(|c| c.belongs_to(PROVIDER_TYPE, None));
+        let existing = indexed.or_else(|| {
+            auth.credentials_of(PROVIDER_TYPE, None)
+                .into_iter()
+                .find(|c| {
+                    c.data_str("username")
+                        .is_some_and(|u| normalize_username(u) == wanted)
+                })
+        });
         if let Some(credentials) = existing {
             return Ok(credentials);
         }

@@ -179,15 +179,11 @@ impl OidcLogin {
 
 /// The id of the user that has a credential (of any provider) with `data.username` = `username`.
 pub(crate) fn user_with_username(auth: &dyn AuthAccess, username: &str) -> Option<String> {
-    auth.users()
+    // Indexed by username (in user order): not O(users) per sign-in.
+    auth.credentials_with_username(username)
         .into_iter()
-        .find(|u| {
-            !u.system_generated
-                && u.credentials
-                    .iter()
-                    .any(|c| c.data_str("username") == Some(username))
-        })
-        .map(|u| u.id)
+        .map(|(user_id, _)| user_id)
+        .find(|id| auth.user(id).is_some_and(|u| !u.system_generated))
 }
 
 #[async_trait]

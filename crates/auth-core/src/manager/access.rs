@@ -23,6 +23,15 @@ impl AuthAccess for AuthManager {
         })
     }
 
+    fn credentials_with_username(&self, username: &str) -> Vec<(String, Credentials)> {
+        self.inner.store.read(|d| {
+            d.credentials_with_username(username)
+                .into_iter()
+                .map(|(user, cred)| (user.id.clone(), cred.clone()))
+                .collect()
+        })
+    }
+
     fn users(&self) -> Vec<User> {
         AuthManager::users(self)
     }

@@ -287,3 +287,99 @@ async fn mfa_bookkeeping_refuses_system_users_and_unknown_modules() {
     );
     assert!(manager.enabled_mfa(&user.id).await.is_empty());
 }
+
+/// The scan that [`AuthAccess::credentials_with_username`]'s index replaces: what it must agree
+/// with after every change.
+fn scanned(manager: &auth_core::AuthManager, username: &str) -> Vec<(String, String)> {
+    manager
+        .users()
+        .into_iter()
+        .flat_map(|u| {
+            let id = u.id.clone();
+            u.credentials
+                .into_iter()
+                .filter(|c| c.data_str("username") == Some(username))
+                .map(move |c| (id.clone(), c.id))
+        })
+        .collect()
+}
+
+fn indexed(manager: &auth_core::AuthManager, username: &str) -> Vec<(String, String)> {
+    use auth_core::AuthAccess;
+    manager
+        .credentials_with_username(username)
+        .into_iter()
+        .map(|(user, cred)| (user, cred.id))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_username_index_follows_links_renames_removals_and_restarts() {
+    use auth_core::AuthAccess;
+    use serde_json::{Map, Value, json};
+    let (config, clock, manager) = fresh().await;
+    let data = |name: &str| -> Map<String, Value> {
+        json!({"username": name}).as_object().unwrap().clone()
+    };
+    manager
+        .create_user(Some("Owner".into()), vec![], false)
+        .await
+        .unwrap();
+    let first = manager
+        .create_user(Some("First".into()), vec![], false)
+        .await
+        .unwrap();
+    let second = manager
+        .create_user(Some("Second".into()), vec![], false)
+        .await
+        .unwrap();
+    // The same name under two providers and two users; linked second-user-first.
+    let other = manager.new_credentials("other", None, data("sam"));
+    manager.link_user(&second.id, other.clone()).await.unwrap();
+    let test = manager.new_credentials("test", None, data("sam"));
+    manager.link_user(&first.id, test.clone()).await.unwrap();
+    let check = |manager: &auth_core::AuthManager, name: &str| {
+        assert_eq!(indexed(manager, name), scanned(manager, name), "{name}");
+    };
+    assert_eq!(
+        indexed(&manager, "sam"),
+        [
+            (first.id.clone(), test.id.clone()),
+            (second.id.clone(), other.id.clone())
+        ],
+        "in user order, as a scan finds them"
+    );
+    // A renamed credential moves in the index.
+    manager
+        .update_credential_data(&test.id, data("samantha"))
+        .await
+        .unwrap();
+    for name in ["sam", "samantha"] {
+        check(&manager, name);
+    }
+    assert_eq!(indexed(&manager, "samantha").len(), 1);
+    // A credential without a username is not indexed; removing credentials and users unindexes.
+    manager
+        .update_credential_data(&test.id, Map::new())
+        .await
+        .unwrap();
+    assert!(indexed(&manager, "samantha").is_empty());
+    manager
+        .update_credential_data(&test.id, data("sam"))
+        .await
+        .unwrap();
+    check(&manager, "sam");
+    manager.remove_credentials(&other.id).await.unwrap();
+    assert_eq!(
+        indexed(&manager, "sam"),
+        [(first.id.clone(), test.id.clone())]
+    );
+    // Read back from disk (file and journal), the index is rebuilt.
+    manager.flush().await.unwrap();
+    let reread = crate::support::manager_in(&config, &clock).await;
+    check(&reread, "sam");
+    assert_eq!(indexed(&reread, "sam").len(), 1);
+    reread.remove_user(&first.id).await.unwrap();
+    assert!(indexed(&reread, "sam").is_empty());
+    check(&reread, "sam");
+}
