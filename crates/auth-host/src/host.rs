@@ -200,6 +200,18 @@ impl Host {
     ) -> Result<Self, HostError> {
         let config_dir = dir.as_ref().to_owned();
         let config = loader.load(&config_dir.join("configuration.yaml"))?;
+        Self::from_loaded_config(config_dir, config, options).await
+    }
+
+    /// Opens `dir` with a configuration already read from its `configuration.yaml` (by
+    /// [`ConfigLoader::load`]): for a caller that needed a key of it first (the server's
+    /// `storage:`), so that the file is read, and its warnings logged, once.
+    pub async fn from_loaded_config(
+        dir: impl AsRef<Path>,
+        config: HostConfig,
+        options: HostOptions,
+    ) -> Result<Self, HostError> {
+        let config_dir = dir.as_ref().to_owned();
         let storage = Arc::new(FileStorage::new(config_dir.join(".storage")));
         let lock = storage.lock()?;
         let stores: Arc<dyn Storage> = options.storage.clone().unwrap_or_else(|| storage.clone());

@@ -142,16 +142,6 @@ fn survive_file_size_limit() {
     }
 }
 
-/// The `storage:` key of `<dir>/configuration.yaml` (none when the file does not exist; a bad
-/// value is an error naming the key and line).
-fn configured_storage(dir: &Path) -> Result<Option<String>> {
-    let path = dir.join("configuration.yaml");
-    if !path.exists() {
-        return Ok(None);
-    }
-    Ok(auth_host::load_config(&path)?.storage)
-}
-
 /// Creates `./data` with the demo configuration when it does not exist yet.
 fn prepare_demo(dir: &Path) -> Result<bool> {
     let config = dir.join("configuration.yaml");
@@ -179,22 +169,20 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             dir.join("configuration.yaml").display()
         );
     }
-    // --database-url wins over configuration.yaml's `storage:` key.
-    let database_url = match &args.database_url {
-        Some(url) => Some(url.clone()),
-        None => configured_storage(&dir)?,
-    };
+    // Read once (the loader logs its warnings): its `storage:` key picks the store, unless
+    // --database-url names one.
+    let config = ConfigLoader::new()
+        .load(&dir.join("configuration.yaml"))
+        .with_context(|| format!("cannot open {}", dir.display()))?;
+    let database_url = args.database_url.clone().or_else(|| config.storage.clone());
     let options = HostOptions {
         limits: limits(&args),
         storage: database(database_url.as_deref()).await?,
         ..HostOptions::default()
     };
-    let host = Host::from_config_dir_with(&dir, options, &ConfigLoader::new())
+    let host = Host::from_loaded_config(&dir, config, options)
         .await
         .with_context(|| format!("cannot open {}", dir.display()))?;
-    for warning in &host.config().warnings {
-        tracing::warn!("{warning}");
-    }
     let settings = host.config().http.clone();
     let manager = host.manager().clone();
     let mut options = settings.clone();

@@ -104,3 +104,22 @@ async fn secrets_of_a_sign_in_stay_out_of_a_trace_log() {
         );
     }
 }
+
+#[tokio::test]
+async fn each_configuration_warning_is_logged_once() {
+    let config = TempConfig::empty();
+    write_config(
+        config.path(),
+        "homeassistant:\n  auth_providers: []\n  auth_mfa_modules: []\n",
+    );
+    let dir = config.path().to_str().unwrap();
+    let server = crate::support::serve(config.path(), &["--config-dir", dir])
+        .await
+        .unwrap_or_else(|out| panic!("serve failed: {}", out.stderr));
+    let stderr = server.stderr();
+    let warning = "no auth providers are configured: nobody can log in";
+    // The file used to be read twice (once for its `storage:` key) and the warnings logged again
+    // by the server: three copies of each.
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    server.stop().await;
+}
