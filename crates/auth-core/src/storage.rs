@@ -710,16 +710,7 @@ impl Storage for FileStorage {
     }
 
     async fn save(&self, doc: &StoredDocument, options: SaveOptions) -> Result<(), StorageError> {
-        let bytes = doc.to_bytes();
-        let key = doc.key.clone();
-        let inner = self.inner.clone();
-        let location = self.location(&key);
-        tokio::task::spawn_blocking(move || inner.write_atomically(&key, &bytes, options, true))
-            .await
-            .map_err(|e| StorageError::Write {
-                location,
-                source: std::io::Error::other(e.to_string()),
-            })?
+        self.save_bytes(&doc.key, doc.to_bytes(), options).await
     }
 
     async fn save_bytes(

@@ -321,18 +321,17 @@ async fn the_username_index_follows_links_renames_removals_and_restarts() {
     let data = |name: &str| -> Map<String, Value> {
         json!({"username": name}).as_object().unwrap().clone()
     };
-    manager
-        .create_user(Some("Owner".into()), vec![], false)
-        .await
-        .unwrap();
-    let first = manager
-        .create_user(Some("First".into()), vec![], false)
-        .await
-        .unwrap();
-    let second = manager
-        .create_user(Some("Second".into()), vec![], false)
-        .await
-        .unwrap();
+    // The owner first: it cannot be removed at the end.
+    let mut users = Vec::new();
+    for name in ["Owner", "First", "Second"] {
+        users.push(
+            manager
+                .create_user(Some(name.into()), vec![], false)
+                .await
+                .unwrap(),
+        );
+    }
+    let (first, second) = (users[1].clone(), users[2].clone());
     // The same name under two providers and two users; linked second-user-first.
     let other = manager.new_credentials("other", None, data("sam"));
     manager.link_user(&second.id, other.clone()).await.unwrap();
