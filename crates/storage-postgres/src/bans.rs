@@ -62,7 +62,8 @@ impl SharedBans for PgBans {
     }
 
     async fn ban(&self, ip: &str, banned_at: f64) -> Result<(), StorageError> {
-        let mut client = self.storage.inner.client.lock().await;
+        let mut conn = self.storage.inner.client.lock().await;
+        let crate::prepared::Conn { client, prepared } = &mut *conn;
         let tx = client.transaction().await.map_err(|e| self.error(e))?;
         tx.execute(
             "INSERT INTO bans (ip, banned_at) VALUES ($1, $2::float8) ON CONFLICT (ip) DO NOTHING",
@@ -74,14 +75,21 @@ impl SharedBans for PgBans {
             .await
             .map_err(|e| self.error(e))?;
         let record = json!({"ban": ip, "at": banned_at});
-        crate::notify(&tx, &self.storage.inner.instance, BANS_KEY, Some(&record))
-            .await
-            .map_err(|e| self.error(e))?;
+        crate::notify(
+            &tx,
+            prepared,
+            &self.storage.inner.instance,
+            BANS_KEY,
+            Some(&record),
+        )
+        .await
+        .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))
     }
 
     async fn unban(&self, ip: &str) -> Result<bool, StorageError> {
-        let mut client = self.storage.inner.client.lock().await;
+        let mut conn = self.storage.inner.client.lock().await;
+        let crate::prepared::Conn { client, prepared } = &mut *conn;
         let tx = client.transaction().await.map_err(|e| self.error(e))?;
         let removed = tx
             .execute("DELETE FROM bans WHERE ip = $1", &[&ip])
@@ -89,9 +97,15 @@ impl SharedBans for PgBans {
             .map_err(|e| self.error(e))?
             > 0;
         let record = json!({"unban": ip});
-        crate::notify(&tx, &self.storage.inner.instance, BANS_KEY, Some(&record))
-            .await
-            .map_err(|e| self.error(e))?;
+        crate::notify(
+            &tx,
+            prepared,
+            &self.storage.inner.instance,
+            BANS_KEY,
+            Some(&record),
+        )
+        .await
+        .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(removed)
     }

@@ -17,6 +17,7 @@
 mod bans;
 mod codes;
 mod migrations;
+mod prepared;
 mod rows;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
 pub use migrations::MIGRATIONS;
+use prepared::{Conn, Prepared};
 
 /// A database holding hass-auth's tables. Cheap to clone (clones share the connection).
 #[derive(Clone)]
@@ -36,7 +38,7 @@ pub struct PgStorage {
 }
 
 struct Inner {
-    client: Mutex<Client>,
+    client: Mutex<Conn>,
     /// Changes other processes made (and this process's refused saves: its stores read again).
     changes: tokio::sync::broadcast::Sender<StoreChange>,
     /// Per store key, the data this process last read or wrote (`Null`: read as missing); a save
@@ -78,7 +80,10 @@ impl PgStorage {
             Arc::new(codes::PgCodes::new(connect(url, &location).await?, location.clone()).await?);
         Ok(Self {
             inner: Arc::new(Inner {
-                client: Mutex::new(client),
+                client: Mutex::new(Conn {
+                    client,
+                    prepared: Prepared::default(),
+                }),
                 changes,
                 baselines: std::sync::Mutex::default(),
                 codes,
@@ -251,6 +256,7 @@ fn unreachable_at(location: &str) -> impl Fn(tokio_postgres::Error) -> StorageEr
 /// Tells the other instances (at commit) that store `key` changed, and how (`record`).
 async fn notify(
     tx: &tokio_postgres::Transaction<'_>,
+    prepared: &mut Prepared,
     instance: &str,
     key: &str,
     record: Option<&Value>,
@@ -277,7 +283,8 @@ async fn notify(
             payload.push_str(&format!(" @{seq}"));
         }
     }
-    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+    let statement = prepared.get(tx, "SELECT pg_notify($1, $2)").await?;
+    tx.execute(&statement, &[&CHANNEL, &payload])
         .await
         .map(drop)
 }
@@ -320,7 +327,8 @@ impl Storage for PgStorage {
             .lock()
             .ok()
             .and_then(|b| b.get(&doc.key).cloned());
-        let mut client = self.inner.client.lock().await;
+        let mut conn = self.inner.client.lock().await;
+        let Conn { client, prepared } = &mut *conn;
         let tx = client
             .transaction()
             .await
@@ -328,7 +336,7 @@ impl Storage for PgStorage {
         rows::save(&tx, doc, baseline.as_ref())
             .await
             .map_err(|e| self.write_error(&doc.key, e))?;
-        notify(&tx, &self.inner.instance, &doc.key, None)
+        notify(&tx, prepared, &self.inner.instance, &doc.key, None)
             .await
             .map_err(|e| self.write_error(&doc.key, e))?;
         tx.commit()
@@ -380,17 +388,24 @@ impl Journal for RowJournal {
 
     async fn append(&self, record: &Value) -> Result<(), StorageError> {
         let key = auth_core::store::STORAGE_KEY;
-        let mut client = self.storage.inner.client.lock().await;
+        let mut conn = self.storage.inner.client.lock().await;
+        let Conn { client, prepared } = &mut *conn;
         let tx = client
             .transaction()
             .await
             .map_err(|e| self.storage.write_error(key, e))?;
-        let applied = rows::apply_record(&tx, record)
+        let applied = rows::apply_record(&tx, prepared, record)
             .await
             .map_err(|e| self.storage.write_error(key, e))?;
-        notify(&tx, &self.storage.inner.instance, key, Some(&applied))
-            .await
-            .map_err(|e| self.storage.write_error(key, e))?;
+        notify(
+            &tx,
+            prepared,
+            &self.storage.inner.instance,
+            key,
+            Some(&applied),
+        )
+        .await
+        .map_err(|e| self.storage.write_error(key, e))?;
         tx.commit()
             .await
             .map_err(|e| self.storage.write_error(key, e))

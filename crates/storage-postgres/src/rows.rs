@@ -9,6 +9,8 @@ use serde_json::{Map, Value, json};
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{Client, Error, Transaction};
 
+use crate::prepared::Prepared;
+
 const AUTH: &str = "auth";
 const PASSWORDS: &str = "auth_provider.homeassistant";
 const ONBOARDING: &str = "onboarding";
@@ -242,8 +244,10 @@ async fn save_auth(tx: &Transaction<'_>, data: &Value) -> Result<bool, Error> {
     )
     .await?;
     replace_rest(tx, users, groups, credentials).await?;
+    // Prepared once for the whole list (an import may hold 100k tokens).
+    let mut prepared = Prepared::default();
     for token in tokens {
-        upsert_token(tx, token).await?;
+        upsert_token(tx, &mut prepared, token).await?;
     }
     Ok(true)
 }
@@ -251,15 +255,21 @@ async fn save_auth(tx: &Transaction<'_>, data: &Value) -> Result<bool, Error> {
 /// Applies one change record of the auth store (see `auth_core::store::apply_journal`; a
 /// `rows` diff from `auth_core::store::rest_rows_diff`). Returns the record as applied: without
 /// the tokens another instance revoked meanwhile (what other instances are told).
-pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<Value, Error> {
+pub async fn apply_record(
+    tx: &Transaction<'_>,
+    prepared: &mut Prepared,
+    record: &Value,
+) -> Result<Value, Error> {
     let version = auth_core::store::STORAGE_VERSION.cast_signed();
     let minor = auth_core::store::STORAGE_MINOR_VERSION.cast_signed();
-    tx.execute(
-        "INSERT INTO stores (key, version, minor_version) VALUES ($1, $2, $3)
-         ON CONFLICT (key) DO NOTHING",
-        &[&AUTH, &version, &minor],
-    )
-    .await?;
+    let statement = prepared
+        .get(
+            tx,
+            "INSERT INTO stores (key, version, minor_version) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .await?;
+    tx.execute(&statement, &[&AUTH, &version, &minor]).await?;
     if let Some(rest) = record.get("rest") {
         let list = |k: &str| {
             rest.get(k)
@@ -283,19 +293,22 @@ pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<Value,
         .into_iter()
         .flatten()
     {
-        upsert_token(tx, token).await?;
+        upsert_token(tx, prepared, token).await?;
         put.extend(token.get("id").and_then(Value::as_str));
     }
     if !put.is_empty() {
         // An upsert that waited for another instance's revocation to commit was checked against
         // revoked_tokens before that commit and may have put the row back; this statement sees
         // the revocation (a new snapshot) and takes the token out again.
-        let gone: Vec<String> = tx
-            .query(
+        let statement = prepared
+            .get(
+                tx,
                 "DELETE FROM refresh_tokens r USING revoked_tokens v
                  WHERE r.id = v.id AND r.id = ANY($1) RETURNING r.id",
-                &[&put],
             )
+            .await?;
+        let gone: Vec<String> = tx
+            .query(&statement, &[&put])
             .await?
             .iter()
             .map(|r| r.get(0))
@@ -309,14 +322,22 @@ pub async fn apply_record(tx: &Transaction<'_>, record: &Value) -> Result<Value,
                         .is_some_and(|id| gone.iter().any(|g| g == id))
                 });
             }
-            return finish_record(tx, &applied).await.map(|()| applied);
+            return finish_record(tx, prepared, &applied)
+                .await
+                .map(|()| applied);
         }
     }
-    finish_record(tx, record).await.map(|()| record.clone())
+    finish_record(tx, prepared, record)
+        .await
+        .map(|()| record.clone())
 }
 
 /// The `del` part of a record: the tokens are revoked for good (see `revoked_tokens`).
-async fn finish_record(tx: &Transaction<'_>, record: &Value) -> Result<(), Error> {
+async fn finish_record(
+    tx: &Transaction<'_>,
+    prepared: &mut Prepared,
+    record: &Value,
+) -> Result<(), Error> {
     let del: Vec<&str> = record
         .get("del")
         .and_then(Value::as_array)
@@ -325,13 +346,17 @@ async fn finish_record(tx: &Transaction<'_>, record: &Value) -> Result<(), Error
         .filter_map(Value::as_str)
         .collect();
     if !del.is_empty() {
-        tx.execute(
-            "INSERT INTO revoked_tokens (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-            &[&del],
-        )
-        .await?;
-        tx.execute("DELETE FROM refresh_tokens WHERE id = ANY($1)", &[&del])
+        let revoke = prepared
+            .get(
+                tx,
+                "INSERT INTO revoked_tokens (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+            )
             .await?;
+        tx.execute(&revoke, &[&del]).await?;
+        let delete = prepared
+            .get(tx, "DELETE FROM refresh_tokens WHERE id = ANY($1)")
+            .await?;
+        tx.execute(&delete, &[&del]).await?;
     }
     Ok(())
 }
@@ -434,7 +459,11 @@ async fn replace_rest(
     Ok(())
 }
 
-async fn upsert_token(tx: &Transaction<'_>, t: &Value) -> Result<(), Error> {
+async fn upsert_token(
+    tx: &Transaction<'_>,
+    prepared: &mut Prepared,
+    t: &Value,
+) -> Result<(), Error> {
     let number = |k: &str| t.get(k).and_then(Value::as_f64);
     let params: [&(dyn ToSql + Sync); 15] = [
         &text(t, "id"),
@@ -453,7 +482,9 @@ async fn upsert_token(tx: &Transaction<'_>, t: &Value) -> Result<(), Error> {
         &text(t, "credential_id"),
         &text(t, "version"),
     ];
-    tx.execute(
+    let statement = prepared
+        .get(
+            tx,
         "INSERT INTO refresh_tokens (id, user_id, client_id, client_name, client_icon, token_type,
             created_at, access_token_expiration, token, jwt_key, last_used_at, last_used_ip,
             expire_at, credential_id, version)
@@ -466,9 +497,9 @@ async fn upsert_token(tx: &Transaction<'_>, t: &Value) -> Result<(), Error> {
             access_token_expiration = $8, token = coalesce($9, ''), jwt_key = coalesce($10, ''),
             last_used_at = $11, last_used_ip = $12, expire_at = $13, credential_id = $14,
             version = $15",
-        &params,
-    )
-    .await?;
+        )
+        .await?;
+    tx.execute(&statement, &params).await?;
     Ok(())
 }
 
