@@ -162,43 +162,86 @@ const MAX_INLINE: usize = 7900;
 
 /// A second connection that LISTENs on [`CHANNEL`] and forwards other instances' changes, in
 /// the order their transactions committed. A record kept in `change_records` is read on this
-/// connection before the next change is forwarded.
+/// connection before the next change is forwarded. When the connection ends (the database
+/// restarted, a network cut, an administrator's `pg_terminate_backend`) it is opened again with
+/// a growing pause, and since notices sent meanwhile are lost, every store is then told to read
+/// its data again (a change without a record).
 async fn listen(
     url: &str,
     location: &str,
     instance: &str,
     changes: tokio::sync::broadcast::Sender<StoreChange>,
 ) -> Result<(), StorageError> {
-    use futures_util::StreamExt;
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(unreachable_at(location))?;
-    let (notices, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let name = location.to_owned();
+    let first = Listener::open(url, location).await?;
+    let (url, location, me) = (url.to_owned(), location.to_owned(), instance.to_owned());
     tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
-                    if notices.send(n.payload().to_owned()).is_err() {
+        let mut listener = first;
+        loop {
+            listener.forward(&me, &changes).await;
+            if changes.receiver_count() == 0 {
+                return;
+            }
+            tracing::error!(database = %location, "the change listener's connection ended; reconnecting (other instances' changes are not seen until then)");
+            let mut pause = std::time::Duration::from_millis(50);
+            listener = loop {
+                tokio::time::sleep(pause).await;
+                match Listener::open(&url, &location).await {
+                    Ok(listener) => break listener,
+                    Err(error) => {
+                        tracing::warn!(database = %location, %error, "the change listener cannot reconnect yet");
+                        pause = (pause * 2).min(std::time::Duration::from_secs(5));
+                    }
+                }
+            };
+            tracing::info!(database = %location, "the change listener is back; every store reads its data again");
+            listener.resync(&changes).await;
+        }
+    });
+    Ok(())
+}
+
+/// One LISTENing connection: its client and the payloads its driver task receives (the channel
+/// closes when the connection ends).
+struct Listener {
+    client: Client,
+    received: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Listener {
+    async fn open(url: &str, location: &str) -> Result<Self, StorageError> {
+        use futures_util::StreamExt;
+        let (client, mut connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(unreachable_at(location))?;
+        let (notices, received) = tokio::sync::mpsc::unbounded_channel();
+        let name = location.to_owned();
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                        if notices.send(n.payload().to_owned()).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(database = %name, %error, "the change listener's connection failed");
                         return;
                     }
                 }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::error!(database = %name, %error, "the change listener's connection ended; other instances' changes are no longer seen");
-                    return;
-                }
             }
-        }
-    });
-    client
-        .batch_execute(&format!("LISTEN {CHANNEL}"))
-        .await
-        .map_err(unreachable_at(location))?;
-    let me = instance.to_owned();
-    tokio::spawn(async move {
-        while let Some(payload) = received.recv().await {
+        });
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(unreachable_at(location))?;
+        Ok(Self { client, received })
+    }
+
+    /// Forwards other instances' changes until the connection ends.
+    async fn forward(&mut self, me: &str, changes: &tokio::sync::broadcast::Sender<StoreChange>) {
+        while let Some(payload) = self.received.recv().await {
             let mut parts = payload.splitn(3, ' ');
             let (Some(from), Some(key)) = (parts.next(), parts.next()) else {
                 continue;
@@ -210,7 +253,8 @@ async fn listen(
                 None => None,
                 Some(seq) if seq.starts_with('@') => {
                     let row = match seq[1..].parse::<i64>() {
-                        Ok(seq) => client
+                        Ok(seq) => self
+                            .client
                             .query_opt("SELECT record FROM change_records WHERE seq = $1", &[&seq])
                             .await
                             .ok()
@@ -227,8 +271,22 @@ async fn listen(
                 record: record.map(Arc::new),
             });
         }
-    });
-    Ok(())
+    }
+
+    /// Tells every store, and the shared bans, to read their data again (notices were missed).
+    async fn resync(&self, changes: &tokio::sync::broadcast::Sender<StoreChange>) {
+        let mut keys: Vec<String> = match self.client.query("SELECT key FROM stores", &[]).await {
+            Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the stores after reconnecting; reloading the auth data and bans");
+                vec![auth_core::store::STORAGE_KEY.to_owned()]
+            }
+        };
+        keys.push(auth_core::storage::BANS_KEY.to_owned());
+        for key in keys {
+            let _ = changes.send(StoreChange { key, record: None });
+        }
+    }
 }
 
 /// A connection whose driver runs on its own task.

@@ -288,3 +288,50 @@ async fn two_instances_creating_the_first_user_at_once_make_one_owner() {
     assert_eq!(owners(&third), 1, "exactly one owner in the database");
     assert_eq!(third.store().read(|d| d.users.len()), made.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listener_connection_comes_back_and_catches_up_on_missed_changes() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("listener");
+    let a = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
+        .build()
+        .await
+        .unwrap();
+    let b = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
+        .build()
+        .await
+        .unwrap();
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // Cut every LISTENing connection, as a database restart or a network cut would, and change
+    // the data at once: the notice of this change goes to nobody.
+    let cut = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut, 2, "both instances' listeners");
+    let missed = a
+        .create_user(Some("Made while B was deaf".into()), vec![], false)
+        .await
+        .unwrap();
+    // B reconnects and reads its data again; later changes travel as notices once more.
+    seen_within("a change made while the listener was down", || {
+        b.user(&missed.id).is_some()
+    })
+    .await;
+    let later = a
+        .create_user(Some("Made after".into()), vec![], false)
+        .await
+        .unwrap();
+    seen_within("a change after the reconnection", || {
+        b.user(&later.id).is_some()
+    })
+    .await;
+    // Before, the listener ended for good: B never saw either user.
+}
