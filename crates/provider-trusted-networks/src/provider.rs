@@ -194,12 +194,11 @@ impl AuthProvider for TrustedNetworksProvider {
             .filter(|u| u.is_active && !u.system_generated)
             .ok_or_else(invalid)?;
         let provider_id = self.inner.identity.id.as_deref();
-        if let Some(existing) = auth
-            .credentials_of(PROVIDER_TYPE, provider_id)
-            .into_iter()
-            .find(|c| c.data_str("user_id") == Some(user_id))
-        {
-            return Ok(existing);
+        // The user's own credentials: no scan of every user's.
+        if let Some(existing) = user.credentials.iter().find(|c| {
+            c.belongs_to(PROVIDER_TYPE, provider_id) && c.data_str("user_id") == Some(user_id)
+        }) {
+            return Ok(existing.clone());
         }
         let mut cred_data = Map::new();
         cred_data.insert("user_id".to_owned(), Value::String(user.id.clone()));
