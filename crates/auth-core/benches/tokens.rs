@@ -1,6 +1,6 @@
-//! Hot paths: access-token validation and refresh-token lookup by value, with 1k / 10k / 100k
-//! stored tokens, and issuing plus redeeming an authorization code with an empty and a nearly
-//! full code table. All are indexed, so the figures should stay flat as the store grows.
+//! Hot paths: access-token validation, refresh-token lookup by value and a token's removal, with
+//! 1k / 10k / 100k stored tokens, and issuing plus redeeming an authorization code with an empty
+//! and a nearly full code table. All are indexed, so the figures should stay flat as the store grows.
 
 use std::sync::Arc;
 
@@ -79,6 +79,23 @@ fn bench(c: &mut Criterion) {
         });
     }
     lookup.finish();
+
+    // Revocation's bookkeeping: the oldest token out of the store and back in (the worst case
+    // for an order-keeping map that shifts every later entry). Flat as the store grows.
+    let mut revoke = c.benchmark_group("remove_and_reinsert_oldest_token");
+    for (n, (manager, _, _)) in &setups {
+        revoke.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                manager.store().write(|data| {
+                    let user = data.users.keys().nth(1).cloned().expect("users");
+                    let oldest = data.token_ids_of(&user).next().cloned().expect("a token");
+                    let token = data.remove_token(&oldest).expect("stored");
+                    data.insert_token((*token).clone());
+                })
+            })
+        });
+    }
+    revoke.finish();
 
     let mut codes = c.benchmark_group("auth_code_issue_and_redeem");
     let now = time::OffsetDateTime::from_unix_timestamp(1_000_000).expect("valid time");

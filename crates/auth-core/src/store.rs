@@ -4,7 +4,7 @@
 //! written here loads in Home Assistant and vice versa. In memory every lookup that sits on a hot
 //! path is indexed: refresh tokens by id and by secret value, credentials by id.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
@@ -41,7 +41,8 @@ pub struct AuthData {
     pub users: IndexMap<String, User>,
     /// Groups in order (the three system groups always present).
     pub groups: IndexMap<String, Group>,
-    /// Refresh tokens by id, in creation order.
+    /// Refresh tokens by id (in no particular order: a removal swaps the last entry into its
+    /// place, O(1); [`AuthData::token_ids_of`] gives each user's in creation order).
     pub tokens: IndexMap<String, Arc<RefreshToken>>,
     /// Refresh token id by secret value.
     token_by_value: HashMap<String, String>,
@@ -49,8 +50,12 @@ pub struct AuthData {
     cred_owner: HashMap<String, String>,
     /// Ids of the credentials whose data `username` is the key, in the order they were linked.
     creds_by_username: HashMap<String, Vec<String>>,
-    /// Token ids per user, in creation order.
-    user_tokens: HashMap<String, Vec<String>>,
+    /// Token ids per user, by their creation sequence number.
+    user_tokens: HashMap<String, BTreeMap<u64, String>>,
+    /// Creation sequence number of every token (its key in `user_tokens`).
+    token_seq: HashMap<String, u64>,
+    /// The sequence number the next inserted token gets.
+    next_seq: u64,
     /// Ids of tokens added, replaced or removed since the last journal record.
     changed_tokens: HashSet<String>,
 }
@@ -65,26 +70,42 @@ impl AuthData {
         data
     }
 
-    /// Adds a token and indexes it.
+    /// Adds a token and indexes it (a token of the same id is replaced, and goes last).
     pub fn insert_token(&mut self, token: RefreshToken) {
+        self.unindex_token(&token.id);
         self.token_by_value
             .insert(token.token.clone(), token.id.clone());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.token_seq.insert(token.id.clone(), seq);
         self.user_tokens
             .entry(token.user_id.clone())
             .or_default()
-            .push(token.id.clone());
+            .insert(seq, token.id.clone());
         self.changed_tokens.insert(token.id.clone());
         self.tokens.insert(token.id.clone(), Arc::new(token));
     }
 
+    /// Drops token `id` from the indexes and the map: O(1) in the number of tokens
+    /// (O(log n) in its user's).
+    fn unindex_token(&mut self, id: &str) -> Option<Arc<RefreshToken>> {
+        let token = self.tokens.swap_remove(id)?;
+        self.token_by_value.remove(&token.token);
+        if let Some(seq) = self.token_seq.remove(id)
+            && let Some(ids) = self.user_tokens.get_mut(&token.user_id)
+        {
+            ids.remove(&seq);
+            if ids.is_empty() {
+                self.user_tokens.remove(&token.user_id);
+            }
+        }
+        Some(token)
+    }
+
     /// Removes a token and its index entries.
     pub fn remove_token(&mut self, id: &str) -> Option<Arc<RefreshToken>> {
-        let token = self.tokens.shift_remove(id)?;
+        let token = self.unindex_token(id)?;
         self.changed_tokens.insert(id.to_owned());
-        self.token_by_value.remove(&token.token);
-        if let Some(ids) = self.user_tokens.get_mut(&token.user_id) {
-            ids.retain(|t| t != id);
-        }
         Some(token)
     }
 
@@ -114,11 +135,11 @@ impl AuthData {
     }
 
     /// Ids of a user's tokens, in creation order.
-    pub fn token_ids_of(&self, user_id: &str) -> &[String] {
+    pub fn token_ids_of(&self, user_id: &str) -> impl Iterator<Item = &String> + '_ {
         self.user_tokens
             .get(user_id)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+            .into_iter()
+            .flat_map(BTreeMap::values)
     }
 
     /// The user owning credential `cred_id`.
@@ -228,9 +249,9 @@ impl AuthData {
             self.cred_owner.remove(&cred.id);
             self.unindex_username(cred);
         }
-        for id in self.user_tokens.remove(user_id).unwrap_or_default() {
-            if let Some(token) = self.tokens.shift_remove(&id) {
-                self.token_by_value.remove(&token.token);
+        let ids: Vec<String> = self.token_ids_of(user_id).cloned().collect();
+        for id in ids {
+            if self.unindex_token(&id).is_some() {
                 self.changed_tokens.insert(id);
             }
         }
@@ -601,10 +622,9 @@ impl AuthData {
                 .cloned()
                 .collect();
             for user in gone {
-                for id in self.user_tokens.remove(&user).unwrap_or_default() {
-                    if let Some(token) = self.tokens.shift_remove(&id) {
-                        self.token_by_value.remove(&token.token);
-                    }
+                let ids: Vec<String> = self.token_ids_of(&user).cloned().collect();
+                for id in ids {
+                    self.unindex_token(&id);
                 }
             }
         }
@@ -714,11 +734,11 @@ impl AuthData {
         let mut put = Vec::new();
         let mut del = Vec::new();
         // Creation order, so that replay appends new tokens in the order they were made.
-        let mut present: Vec<(usize, &Arc<RefreshToken>)> = Vec::new();
+        let mut present: Vec<(u64, &Arc<RefreshToken>)> = Vec::new();
         for id in changed {
-            match self.tokens.get_full(id) {
-                Some((index, _, token)) => present.push((index, token)),
-                None => del.push(Value::String(id.clone())),
+            match (self.tokens.get(id), self.token_seq.get(id)) {
+                (Some(token), Some(seq)) => present.push((*seq, token)),
+                _ => del.push(Value::String(id.clone())),
             }
         }
         present.sort_by_key(|(index, _)| *index);

@@ -296,7 +296,10 @@ impl AuthManager {
             return Err(AuthError::CannotDeactivateOwner);
         }
         self.set_active(user_id, false);
-        let tokens: Vec<String> = self.inner.store.read(|d| d.token_ids_of(user_id).to_vec());
+        let tokens: Vec<String> = self
+            .inner
+            .store
+            .read(|d| d.token_ids_of(user_id).cloned().collect());
         if let Err(e) = self.revoke_many(&tokens).await {
             self.set_active(user_id, user.is_active);
             return Err(e);
@@ -326,7 +329,6 @@ impl AuthManager {
             .write(|d| d.detach_credential(credential_id));
         let tokens: Vec<String> = self.inner.store.read(|d| {
             d.token_ids_of(&user.id)
-                .iter()
                 .filter(|id| {
                     d.tokens
                         .get(*id)
@@ -361,7 +363,10 @@ impl AuthManager {
                 provider.will_remove_credentials(cred).await?;
             }
         }
-        let tokens: Vec<String> = self.inner.store.read(|d| d.token_ids_of(user_id).to_vec());
+        let tokens: Vec<String> = self
+            .inner
+            .store
+            .read(|d| d.token_ids_of(user_id).cloned().collect());
         let (removed, gone) = self.inner.store.write(|d| {
             let removed: Vec<Arc<RefreshToken>> =
                 tokens.iter().filter_map(|id| d.remove_token(id)).collect();

@@ -85,7 +85,6 @@ impl AuthManager {
             // null-named LLAT never matches, so any number of LLATs named "" can exist.
             let taken = self.inner.store.read(|d| {
                 d.token_ids_of(user_id)
-                    .iter()
                     .filter_map(|id| d.tokens.get(id))
                     .any(|t| {
                         t.token_type == TokenType::LongLivedAccessToken
@@ -143,7 +142,6 @@ impl AuthManager {
     pub fn refresh_tokens_of(&self, user_id: &str) -> Vec<Arc<RefreshToken>> {
         self.inner.store.read(|d| {
             d.token_ids_of(user_id)
-                .iter()
                 .filter_map(|id| d.tokens.get(id).cloned())
                 .collect()
         })
