@@ -671,6 +671,32 @@ impl AuthData {
         data
     }
 
+    /// Whether [`AuthData::to_json`] would equal `json` (HA's `data` object as read), without
+    /// building a JSON tree of every token next to the one just read: rows are compared one
+    /// token at a time.
+    pub fn is_exactly(&self, json: &Value) -> bool {
+        let Some(object) = json.as_object() else {
+            return false;
+        };
+        let rest = self.rest_json();
+        let lists = ["users", "groups", "credentials", "refresh_tokens"];
+        if object.len() != lists.len() || !lists.iter().all(|k| object.contains_key(*k)) {
+            return false;
+        }
+        if ROW_LISTS.iter().any(|k| rest.get(*k) != object.get(*k)) {
+            return false;
+        }
+        let Some(stored) = object.get("refresh_tokens").and_then(Value::as_array) else {
+            return false;
+        };
+        let tokens = self.tokens_in_file_order();
+        tokens.len() == stored.len()
+            && tokens
+                .iter()
+                .zip(stored)
+                .all(|(token, row)| token_json(token) == *row)
+    }
+
     /// The refresh tokens in the order `.storage/auth` lists them: by user, each user's in
     /// creation order. Cheap (shared pointers), so that a snapshot to serialise off the lock
     /// costs O(tokens) pointer copies, not a copy of every token.
@@ -1150,7 +1176,8 @@ impl AuthStore {
                 // Soft migrations (added system groups, remapped or dropped references, skipped
                 // tokens, defaults filled in) and another minor version are saved by the
                 // scheduled save below, as Home Assistant does, even if nothing else changes.
-                let migrated = doc.minor_version != STORAGE_MINOR_VERSION || data.to_json() != json;
+                let migrated =
+                    doc.minor_version != STORAGE_MINOR_VERSION || !data.is_exactly(&json);
                 (data, migrated)
             }
         };

@@ -142,3 +142,36 @@ async fn deactivated_users_tokens_are_rejected_in_2024_data() {
             .is_none()
     );
 }
+
+#[test]
+fn the_load_time_migration_check_agrees_with_comparing_whole_documents() {
+    use auth_core::store::AuthData;
+    use serde_json::{Value, json};
+    for name in ["ha-2026.2.3", "ha-2024.3.3"] {
+        let config = TempConfig::from_fixture(name);
+        let bytes = std::fs::read(config.storage_dir().join("auth")).unwrap();
+        let stored: Value = serde_json::from_slice::<Value>(&bytes).unwrap()["data"].clone();
+        let data = AuthData::from_json(name, &stored).unwrap();
+        let mut variants = vec![("as stored", stored.clone())];
+        let mut changed = stored.clone();
+        changed["refresh_tokens"][0]["last_used_ip"] = json!("10.9.9.9");
+        variants.push(("a token field changed", changed));
+        let mut fewer = stored.clone();
+        fewer["refresh_tokens"].as_array_mut().unwrap().pop();
+        variants.push(("a token missing", fewer));
+        let mut groups = stored.clone();
+        groups["groups"].as_array_mut().unwrap().pop();
+        variants.push(("a group missing", groups));
+        let mut extra = stored.clone();
+        extra["unknown"] = json!(1);
+        variants.push(("an extra key", extra));
+        for (what, json) in variants {
+            assert_eq!(
+                data.is_exactly(&json),
+                data.to_json() == json,
+                "{name}: {what}"
+            );
+        }
+        assert!(data.is_exactly(&data.to_json()), "{name}");
+    }
+}
