@@ -221,7 +221,13 @@ pub fn exchange_blocking(
     let mut raw = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     while !complete(&raw) {
-        let n = stream.read(&mut buf)?;
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            // A signal arrived during the read (the test process starts and reaps servers and
+            // browsers): nothing was read, read again. Seen failing a browser test in CI.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             break;
         }
