@@ -19,6 +19,20 @@ impl PgBans {
     fn error(&self, e: tokio_postgres::Error) -> StorageError {
         self.storage.write_error(BANS_KEY, e)
     }
+
+    /// Tells the other instances about `record` (a ban or an unban) and commits.
+    async fn notify_and_commit(
+        &self,
+        tx: tokio_postgres::Transaction<'_>,
+        prepared: &mut crate::prepared::Prepared,
+        record: serde_json::Value,
+    ) -> Result<(), StorageError> {
+        let instance = &self.storage.inner.instance;
+        crate::notify(&tx, prepared, instance, BANS_KEY, Some(&record))
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))
+    }
 }
 
 #[async_trait]
@@ -74,17 +88,8 @@ impl SharedBans for PgBans {
         tx.execute("DELETE FROM failed_logins WHERE ip = $1", &[&ip])
             .await
             .map_err(|e| self.error(e))?;
-        let record = json!({"ban": ip, "at": banned_at});
-        crate::notify(
-            &tx,
-            prepared,
-            &self.storage.inner.instance,
-            BANS_KEY,
-            Some(&record),
-        )
-        .await
-        .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))
+        self.notify_and_commit(tx, prepared, json!({"ban": ip, "at": banned_at}))
+            .await
     }
 
     async fn unban(&self, ip: &str) -> Result<bool, StorageError> {
@@ -96,17 +101,8 @@ impl SharedBans for PgBans {
             .await
             .map_err(|e| self.error(e))?
             > 0;
-        let record = json!({"unban": ip});
-        crate::notify(
-            &tx,
-            prepared,
-            &self.storage.inner.instance,
-            BANS_KEY,
-            Some(&record),
-        )
-        .await
-        .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))?;
+        self.notify_and_commit(tx, prepared, json!({"unban": ip}))
+            .await?;
         Ok(removed)
     }
 

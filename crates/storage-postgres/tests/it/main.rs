@@ -39,10 +39,7 @@ async fn home_assistants_files_round_trip_through_the_tables() {
 async fn durable_changes_land_in_rows_and_another_connection_sees_them() {
     let cluster = PgCluster::start();
     let url = cluster.create_database("roundtrip");
-    let manager = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
-        .build()
-        .await
-        .unwrap();
+    let manager = instance(&url).await;
     let owner = manager
         .create_user(Some("Owner".into()), vec!["system-admin".into()], false)
         .await
@@ -71,10 +68,7 @@ async fn durable_changes_land_in_rows_and_another_connection_sees_them() {
         .await
         .unwrap();
     // Another process on the same database (no flush: the rows are already there).
-    let other = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
-        .build()
-        .await
-        .unwrap();
+    let other = instance(&url).await;
     assert_eq!(
         other.user(&owner.id).unwrap().name.as_deref(),
         Some("Renamed")
@@ -120,6 +114,14 @@ async fn migrations_run_once_and_a_newer_schema_is_refused() {
 }
 
 /// Polls `seen` (every millisecond, up to 10 s) and returns how long it took to become true.
+/// An auth manager over its own connection to `url` (one server's worth).
+async fn instance(url: &str) -> AuthManager {
+    AuthManager::builder(Arc::new(PgStorage::connect(url).await.unwrap()))
+        .build()
+        .await
+        .unwrap()
+}
+
 async fn seen_within(what: &str, seen: impl Fn() -> bool) -> std::time::Duration {
     let started = std::time::Instant::now();
     while !seen() {
@@ -255,14 +257,8 @@ async fn a_revocation_is_applied_everywhere_within_100_ms_without_a_reload() {
 async fn two_instances_creating_the_first_user_at_once_make_one_owner() {
     let cluster = PgCluster::start();
     let url = cluster.create_database("owners");
-    let a = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
-        .build()
-        .await
-        .unwrap();
-    let b = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
-        .build()
-        .await
-        .unwrap();
+    let a = instance(&url).await;
+    let b = instance(&url).await;
     // Both see no user yet, so each would make its user the owner.
     let (made_a, made_b) = tokio::join!(
         a.create_user(Some("A".into()), vec!["system-admin".into()], false),
@@ -281,10 +277,7 @@ async fn two_instances_creating_the_first_user_at_once_make_one_owner() {
         .await;
         assert_eq!(owners(m), 1, "exactly one owner");
     }
-    let third = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
-        .build()
-        .await
-        .unwrap();
+    let third = instance(&url).await;
     assert_eq!(owners(&third), 1, "exactly one owner in the database");
     assert_eq!(third.store().read(|d| d.users.len()), made.len());
 }
@@ -293,14 +286,8 @@ async fn two_instances_creating_the_first_user_at_once_make_one_owner() {
 async fn a_lost_listener_connection_comes_back_and_catches_up_on_missed_changes() {
     let cluster = PgCluster::start();
     let url = cluster.create_database("listener");
-    let a = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
-        .build()
-        .await
-        .unwrap();
-    let b = AuthManager::builder(Arc::new(PgStorage::connect(&url).await.unwrap()))
-        .build()
-        .await
-        .unwrap();
+    let a = instance(&url).await;
+    let b = instance(&url).await;
     let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
