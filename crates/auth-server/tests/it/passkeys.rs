@@ -189,8 +189,11 @@ impl Site {
             self.wait_confirmation();
             b.click("#mfa-submit");
         }
-        before_create();
+        // The confirmation (the browser asserting with an existing key) is over only once the
+        // key form shows: `before_create` may take that key away, so it runs after. Run before,
+        // it raced the assertion and failed a CI run now and then.
         b.wait_text("#mfa-setup-title", "Set up Passkey");
+        before_create();
         b.wait_text("#mfa-submit", "Add key");
         b.wait_visible("#mfa-field-name");
         b.type_into("#mfa-field-name", name);
