@@ -153,24 +153,30 @@ impl AuthData {
             return false;
         };
         cred.is_new = false;
-        self.cred_owner.insert(cred.id.clone(), user_id.to_owned());
-        if let Some(name) = cred.data_str("username") {
-            self.creds_by_username
-                .entry(name.to_owned())
-                .or_default()
-                .push(cred.id.clone());
-        }
+        let (id, name) = (
+            cred.id.clone(),
+            cred.data_str("username").map(str::to_owned),
+        );
         user.credentials.push(cred);
+        self.cred_owner.insert(id.clone(), user_id.to_owned());
+        if let Some(name) = name {
+            self.index_username(&name, &id);
+        }
         true
     }
 
-    /// Drops `cred` from the username index.
-    fn unindex_username(&mut self, cred: &Credentials) {
-        let Some(name) = cred.data_str("username") else {
-            return;
-        };
+    /// Adds credential `cred_id` under `name` to the username index.
+    fn index_username(&mut self, name: &str, cred_id: &str) {
+        self.creds_by_username
+            .entry(name.to_owned())
+            .or_default()
+            .push(cred_id.to_owned());
+    }
+
+    /// Drops credential `cred_id` from the username index's entry for `name`.
+    fn unindex_username(&mut self, name: &str, cred_id: &str) {
         if let Some(ids) = self.creds_by_username.get_mut(name) {
-            ids.retain(|id| *id != cred.id);
+            ids.retain(|id| id != cred_id);
             if ids.is_empty() {
                 self.creds_by_username.remove(name);
             }
@@ -183,7 +189,9 @@ impl AuthData {
         let user = self.users.get_mut(&user_id)?;
         let pos = user.credentials.iter().position(|c| c.id == cred_id)?;
         let cred = user.credentials.remove(pos);
-        self.unindex_username(&cred);
+        if let Some(name) = cred.data_str("username") {
+            self.unindex_username(name, &cred.id);
+        }
         Some((user_id, cred))
     }
 
@@ -199,19 +207,14 @@ impl AuthData {
             return false;
         };
         let before = std::mem::replace(&mut cred.data, data);
-        let renamed = (cred.data_str("username") != before.get("username").and_then(Value::as_str))
-            .then(|| cred.data_str("username").map(str::to_owned));
-        if let Some(after) = renamed {
-            let old = Credentials {
-                data: before,
-                ..cred.clone()
-            };
-            self.unindex_username(&old);
-            if let Some(name) = after {
-                self.creds_by_username
-                    .entry(name)
-                    .or_default()
-                    .push(cred_id.to_owned());
+        let old = before.get("username").and_then(Value::as_str);
+        let new = cred.data_str("username").map(str::to_owned);
+        if old != new.as_deref() {
+            if let Some(old) = old {
+                self.unindex_username(old, cred_id);
+            }
+            if let Some(new) = new {
+                self.index_username(&new, cred_id);
             }
         }
         true
@@ -223,22 +226,19 @@ impl AuthData {
         let Some(ids) = self.creds_by_username.get(username) else {
             return Vec::new();
         };
-        let mut found: Vec<(usize, &User, &Credentials)> = ids
+        // (user's place, credential's place within it): the order a scan meets them in.
+        let mut found: Vec<((usize, usize), &User)> = ids
             .iter()
             .filter_map(|id| {
                 let (index, _, user) = self.users.get_full(self.cred_owner.get(id)?)?;
-                let cred = user.credentials.iter().find(|c| c.id == *id)?;
-                Some((index, user, cred))
+                let position = user.credentials.iter().position(|c| c.id == *id)?;
+                Some(((index, position), user))
             })
             .collect();
-        found.sort_by_key(|(index, _, cred)| {
-            let user = &self.users[*index];
-            let position = user.credentials.iter().position(|c| c.id == cred.id);
-            (*index, position)
-        });
+        found.sort_unstable_by_key(|(place, _)| *place);
         found
             .into_iter()
-            .map(|(_, user, cred)| (user, cred))
+            .map(|((_, position), user)| (user, &user.credentials[position]))
             .collect()
     }
 
@@ -247,7 +247,9 @@ impl AuthData {
         let user = self.users.shift_remove(user_id)?;
         for cred in &user.credentials {
             self.cred_owner.remove(&cred.id);
-            self.unindex_username(cred);
+            if let Some(name) = cred.data_str("username") {
+                self.unindex_username(name, &cred.id);
+            }
         }
         let ids: Vec<String> = self.token_ids_of(user_id).cloned().collect();
         for id in ids {
@@ -1015,6 +1017,7 @@ impl serde::Serialize for DataRows<'_> {
     }
 }
 
+/// The `refresh_tokens` list, serialised row by row from the tokens.
 struct TokenRows<'a>(&'a [Arc<RefreshToken>]);
 
 impl serde::Serialize for TokenRows<'_> {
